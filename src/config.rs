@@ -1,0 +1,24 @@
+//! Configuration: the TOML file, parsed once and checked once, off the
+//! request path.
+//!
+//! Loading happens in two stages. [`raw`] holds the serde structs exactly as
+//! they appear in the file, with defaults and a doc comment on every key.
+//! [`load`] turns them into [`Settings`]: durations parsed, addresses and URLs
+//! checked, header names and claim paths compiled. Every error names the file,
+//! the line and the key at fault, so an operator can fix it without guessing.
+//!
+//! Nothing here knows about HTTP serving; `state` builds a snapshot from the
+//! settings, and that is what requests read.
+
+mod error;
+mod load;
+pub mod raw;
+mod settings;
+
+pub use self::error::ConfigError;
+pub use self::load::{from_file, from_str, DEFAULT_PATH, ENV_CONFIG};
+pub use self::settings::{
+    AccessMode, AccountStoreSettings, CacheSettings, ClaimPath, LimitSettings, ListenSettings,
+    Located, LogSettings, PathMatch, ProviderSettings, RuleSettings, SecretSource, Settings,
+    UpstreamSettings,
+};

@@ -1,0 +1,1 @@
+//! Loading (placeholder: being written).

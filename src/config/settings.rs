@@ -1,0 +1,230 @@
+//! The validated settings: what the rest of tollgate reads.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+use jsonwebtoken::Algorithm;
+
+/// Holds everything tollgate needs to run, checked and ready to use.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Names this deployment in logs, metrics and the `WWW-Authenticate` realm.
+    pub service: Arc<str>,
+    /// Where downstream traffic is accepted.
+    pub listen: ListenSettings,
+    /// Where `/health`, `/ready` and `/metrics` are served.
+    pub admin: SocketAddr,
+    /// The protected service.
+    pub upstream: UpstreamSettings,
+    /// The account store that login, refresh and logout are delegated to.
+    pub account_store: Option<AccountStoreSettings>,
+    /// Token issuers, in file order; a token's `iss` picks one.
+    pub providers: Vec<ProviderSettings>,
+    /// The validated-token cache.
+    pub cache: CacheSettings,
+    /// Path rules, in file order; the first match wins.
+    pub rules: Vec<RuleSettings>,
+    /// Size caps on what downstream may send.
+    pub limits: LimitSettings,
+    /// Log level and access log switch.
+    pub log: LogSettings,
+}
+
+/// Describes the downstream listener.
+#[derive(Clone, Debug)]
+pub struct ListenSettings {
+    /// The socket address to bind.
+    pub address: SocketAddr,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+/// Describes the protected service.
+#[derive(Clone, Debug)]
+pub struct UpstreamSettings {
+    /// Scheme and authority of the service (`http://127.0.0.1:8000`); any path
+    /// in the configured URL is refused at load time.
+    pub url: Uri,
+    /// How long to wait for the response head before answering 504.
+    pub timeout: Duration,
+}
+
+/// Describes the account store that checks passwords and issues tokens.
+#[derive(Clone, Debug)]
+pub struct AccountStoreSettings {
+    /// Scheme and authority of the account store.
+    pub url: Uri,
+    /// Exact (normalised) paths that are forwarded to it without a token check.
+    pub routes: Vec<String>,
+    /// How long to wait for the response head before answering 504.
+    pub timeout: Duration,
+}
+
+/// Describes one token issuer and how its tokens become an identity.
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    /// A short name, used in logs and metric labels.
+    pub name: Arc<str>,
+    /// The exact `iss` value this provider's tokens carry.
+    pub issuer: String,
+    /// The token's `aud` must contain one of these.
+    pub audiences: Vec<String>,
+    /// The allowlist of signing algorithms; never contains `none`.
+    pub algorithms: Vec<Algorithm>,
+    /// Where the HMAC secret comes from, if HMAC is used.
+    pub secret: Option<Located<SecretSource>>,
+    /// A JWKS document with public keys, chosen by `kid`.
+    pub jwks_file: Option<Located<PathBuf>>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// The claim that holds the caller's roles.
+    pub roles_claim: ClaimPath,
+    /// Identity headers to set on forwarded requests, each from one claim.
+    pub claim_to_headers: Vec<(HeaderName, ClaimPath)>,
+}
+
+/// Names where an HMAC secret is read from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// An environment variable, read as raw UTF-8 bytes.
+    Env(String),
+    /// A file, read as raw bytes with one trailing newline removed.
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for SecretSource {
+    // Written by hand so that a future variant holding the secret itself
+    // cannot leak it through `{:?}`: only the place is ever printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// Pairs a value with the config key and line it came from, so that errors
+/// found later (a missing key file, an empty secret) can still point at it.
+#[derive(Clone, Debug)]
+pub struct Located<T> {
+    /// The value itself.
+    pub value: T,
+    /// The dotted key, such as `providers[0].jwks_file`.
+    pub key: String,
+    /// The file and line, such as `config/tollgate.toml:31`.
+    pub origin: String,
+}
+
+/// Names a claim: a top-level member, or a JSON Pointer into the claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimPath {
+    /// A top-level member, named exactly as the issuer writes it
+    /// (`sub`, `cognito:groups`, `https://example.com/roles`).
+    Name(String),
+    /// An RFC 6901 JSON Pointer, written starting with `/`
+    /// (`/realm_access/roles`).
+    Pointer(String),
+}
+
+impl ClaimPath {
+    /// Parses a claim name as written in the config file.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with('/') {
+            Self::Pointer(text.to_owned())
+        } else {
+            Self::Name(text.to_owned())
+        }
+    }
+
+    /// Finds the claim's value in a token's claims.
+    pub fn find<'a>(
+        &self,
+        claims: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a serde_json::Value> {
+        match self {
+            Self::Name(name) => claims.get(name),
+            Self::Pointer(pointer) => {
+                let (first, rest) = split_pointer(pointer)?;
+                let top = claims.get(&first)?;
+                if rest.is_empty() {
+                    Some(top)
+                } else {
+                    top.pointer(rest)
+                }
+            }
+        }
+    }
+}
+
+/// Splits `/a/b/c` into the unescaped first token `a` and the rest `/b/c`.
+fn split_pointer(pointer: &str) -> Option<(String, &str)> {
+    let body = pointer.strip_prefix('/')?;
+    let (first, rest) = match body.find('/') {
+        Some(at) => (&body[..at], &body[at..]),
+        None => (body, ""),
+    };
+    Some((first.replace("~1", "/").replace("~0", "~"), rest))
+}
+
+/// Sizes the validated-token cache.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// The most tokens held at once.
+    pub capacity: usize,
+}
+
+/// Describes one path rule.
+#[derive(Clone, Debug)]
+pub struct RuleSettings {
+    /// The rule's name in metrics and logs: `name`, or else the path written.
+    pub name: Arc<str>,
+    /// Which normalised paths the rule covers.
+    pub path: PathMatch,
+    /// The methods the rule covers; `None` means all.
+    pub methods: Option<Vec<Method>>,
+    /// What the rule requires.
+    pub access: AccessMode,
+}
+
+/// Matches a normalised request path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathMatch {
+    /// The path equals this string.
+    Exact(String),
+    /// The path starts with this string.
+    Prefix(String),
+}
+
+/// Says what a rule requires of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessMode {
+    /// No token needed.
+    Public,
+    /// A valid token, and, when the list is not empty, any one of these roles.
+    Protected {
+        /// Roles of which the caller needs at least one.
+        roles: Vec<String>,
+    },
+}
+
+/// Caps on what downstream may send.
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    /// The longest token accepted, in bytes.
+    pub max_token_bytes: usize,
+    /// The longest identity header value tollgate will forward, in bytes.
+    pub max_identity_header_bytes: usize,
+}
+
+/// Logging settings.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// A `tracing` filter directive such as `info` or `tollgate=debug`;
+    /// `RUST_LOG`, when set, wins.
+    pub level: String,
+    /// Whether one info line is written per request.
+    pub access: bool,
+}
