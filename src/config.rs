@@ -3,7 +3,7 @@
 //!
 //! Loading happens in two stages. [`raw`] holds the serde structs exactly as
 //! they appear in the file, with defaults and a doc comment on every key.
-//! [`load`] turns them into [`Settings`]: durations parsed, addresses and URLs
+//! `load` turns them into [`Settings`]: durations parsed, addresses and URLs
 //! checked, header names and claim paths compiled. Every error names the file,
 //! the line and the key at fault, so an operator can fix it without guessing.
 //!
@@ -16,7 +16,7 @@ pub mod raw;
 mod settings;
 
 pub use self::error::ConfigError;
-pub use self::load::{from_file, from_str, DEFAULT_PATH, ENV_CONFIG};
+pub use self::load::{DEFAULT_PATH, ENV_CONFIG, from_file, from_str};
 pub use self::settings::{
     AccessMode, AccountStoreSettings, CacheSettings, ClaimPath, LimitSettings, ListenSettings,
     Located, LogSettings, PathMatch, ProviderSettings, RuleSettings, SecretSource, Settings,

@@ -3,6 +3,27 @@
 //! One tollgate runs beside each service. Every request passes through it:
 //! a request with a good `Authorization: Bearer` JWT reaches the service with
 //! the caller's identity attached as headers; anything else is answered by
-//! tollgate itself, per RFC 6750.
+//! tollgate itself, per RFC 6750. Login, refresh and logout are passed to the
+//! account store that checks passwords.
+//!
+//! The parts, in the order a request meets them:
+//!
+//! - [`proxy`]: accepts connections, scrubs headers, forwards, answers;
+//! - [`state`]: the snapshot of settings, rules and keys a request reads;
+//! - [`auth`]: token extraction, verification, the cache, rules and paths;
+//! - [`keys`]: key sets and where they come from;
+//! - [`config`]: the TOML file, parsed and checked once;
+//! - [`admin`] and [`telemetry`]: health, readiness, metrics and logs;
+//! - [`app`]: starts and stops the whole; [`demo`] shows it working.
 
+pub mod admin;
+pub mod app;
+pub mod auth;
 pub mod config;
+pub mod demo;
+pub mod keys;
+pub mod proxy;
+pub mod state;
+pub mod telemetry;
+
+pub use self::app::{Running, StartError, start};

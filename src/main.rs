@@ -1,1 +1,134 @@
-fn main() {}
+//! The `tollgate` command: run, check, demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tollgate::config::{self, DEFAULT_PATH, ENV_CONFIG};
+
+/// Exit code for a config or key problem: the operator must fix a file.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for a failure at run time (cannot bind, for one).
+const EXIT_RUNTIME: u8 = 1;
+
+/// An edge token-validation sidecar: checks JWTs, forwards with identity
+/// headers, answers everything else itself.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: proxy traffic and the admin endpoints until SIGTERM or SIGINT.
+    Run {
+        /// The config file.
+        #[arg(long, env = ENV_CONFIG, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Parse and validate a config file and load its keys, then print a
+    /// summary; exits non-zero naming the key at fault.
+    Check {
+        /// The config file.
+        #[arg(long, env = ENV_CONFIG, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Start a demo account store, an echo service and tollgate in front of
+    /// them on loopback, walk through what tollgate does, then keep serving.
+    Demo {
+        /// Exit after the walkthrough instead of serving until Ctrl-C.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tollgate: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match cli.command {
+        Command::Run { config } => runtime.block_on(run(config)),
+        Command::Check { config } => check(&config),
+        Command::Demo { no_wait } => runtime.block_on(tollgate::demo::run(!no_wait)),
+    }
+}
+
+async fn run(path: PathBuf) -> ExitCode {
+    let settings = match config::from_file(&path) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("tollgate: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(error) =
+        tollgate::telemetry::log::init(&settings.service, &settings.log.level, std::io::stdout)
+    {
+        eprintln!("tollgate: {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), "tollgate starting");
+
+    let running = match tollgate::start(settings, &|name| std::env::var(name).ok()).await {
+        Ok(running) => running,
+        Err(error @ tollgate::StartError::Keys(_)) => {
+            tracing::error!(error = %error, "cannot load keys");
+            eprintln!("tollgate: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "cannot start");
+            eprintln!("tollgate: {error}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+
+    wait_for_signal().await;
+    tracing::info!("shutdown started; draining in-flight requests");
+    running.shutdown().await;
+    tracing::info!("shutdown complete");
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match tollgate::app::check(path, &|name| std::env::var(name).ok()) {
+        Ok(summary) => {
+            print!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tollgate: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Starting and stopping a whole tollgate: state, proxy listener, admin
+//! listener, background upkeep.
+//!
+//! `main` and the tests both go through [`start`], so the tests exercise
+//! exactly what production runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::admin;
+use crate::config::Settings;
+use crate::keys::KeyError;
+use crate::proxy::{self, Proxy};
+use crate::state::State;
+use crate::telemetry::Metrics;
+
+/// How often histogram storage is compacted.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Says why tollgate could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A provider's keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address} for {what}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// Where.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running tollgate.
+pub struct Running {
+    proxy_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Builds the state, binds both listeners and starts serving.
+///
+/// `env` looks up environment variables (for `secret_env`); pass
+/// `|name| std::env::var(name).ok()` in production.
+pub async fn start(
+    settings: Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Running, StartError> {
+    let proxy_address = settings.listen.address;
+    let admin_address = settings.admin;
+    let drain = settings.listen.drain_timeout;
+
+    let state = Arc::new(State::try_new(settings, env, Metrics::new())?);
+    let proxy_listener = bind("proxied traffic", proxy_address).await?;
+    let admin_listener = bind("the admin endpoints", admin_address).await?;
+    let proxy_addr = local_addr(&proxy_listener, proxy_address)?;
+    let admin_addr = local_addr(&admin_listener, admin_address)?;
+
+    let (shutdown, watcher) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let proxy = Arc::new(Proxy::new(state.clone()));
+    let handler = Arc::new(move |request, client| {
+        let proxy = proxy.clone();
+        async move { proxy.handle(request, client).await }
+    });
+    tasks.spawn(proxy::server::serve(
+        proxy_listener,
+        handler,
+        signalled(watcher.clone()),
+        drain,
+    ));
+
+    let admin_state = state.clone();
+    let admin = Arc::new(
+        move |request: http::Request<hyper::body::Incoming>, _client| {
+            let response = admin::handle(&request, &admin_state);
+            async move { response }
+        },
+    );
+    tasks.spawn(proxy::server::serve(
+        admin_listener,
+        admin,
+        signalled(watcher.clone()),
+        drain,
+    ));
+
+    let metrics = state.metrics.clone();
+    let mut upkeep_watcher = watcher;
+    tasks.spawn(async move {
+        let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => metrics.run_upkeep(),
+                _ = upkeep_watcher.changed() => break,
+            }
+        }
+    });
+
+    tracing::info!(listen.addr = %proxy_addr, admin.addr = %admin_addr, "tollgate serving");
+    Ok(Running {
+        proxy_addr,
+        admin_addr,
+        state,
+        shutdown,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Returns the address proxied traffic is accepted on.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy_addr
+    }
+
+    /// Returns the address of `/health`, `/ready` and `/metrics`.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Returns the shared state, for reloads.
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Stops accepting, drains in-flight requests (up to the configured
+    /// deadline) and waits for every task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            address,
+            source,
+        })
+}
+
+fn local_addr(listener: &TcpListener, address: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind {
+        what: "reading the bound address",
+        address,
+        source,
+    })
+}
+
+/// Resolves once the shutdown flag is raised (or its sender is gone).
+async fn signalled(mut watcher: watch::Receiver<bool>) {
+    let _ = watcher.wait_for(|stop| *stop).await;
+}
+
+// --- check ---
+
+/// Says why `tollgate check` refused a config.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The file does not parse or validate.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A provider's keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// Parses, validates and loads the keys of a config file, and describes
+/// what it would do: providers, keys and rules, in matching order.
+pub fn check(
+    path: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, CheckError> {
+    use std::fmt::Write;
+
+    let settings = crate::config::from_file(path)?;
+    let state = State::try_new(settings, env, Metrics::new())?;
+    let snapshot = state.load();
+    let settings = &snapshot.settings;
+
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: ok", path.display());
+    let _ = writeln!(out, "service {}", settings.service);
+    let _ = writeln!(
+        out,
+        "listen {}, admin {}",
+        settings.listen.address, settings.admin
+    );
+    let _ = writeln!(out, "upstream {}", settings.upstream.url);
+    if let Some(store) = &settings.account_store {
+        let _ = writeln!(out, "account store {}", store.url);
+    }
+    for provider in snapshot.providers.list() {
+        let algorithms: Vec<String> = provider
+            .algorithms
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "provider {} (issuer {}, audiences {}): algorithms {}",
+            provider.name,
+            provider.issuer,
+            provider.audiences.join(", "),
+            algorithms.join(", ")
+        );
+        let _ = writeln!(out, "  hmac secrets: {}", provider.keys.secret_count());
+        for key in provider.keys.public_keys() {
+            let _ = writeln!(out, "  public key {key:?}");
+        }
+    }
+    let _ = writeln!(out, "rules (first match wins):");
+    for (at, rule) in snapshot.rules.rules().iter().enumerate() {
+        let _ = writeln!(out, "  {}. {}", at + 1, crate::auth::rules::describe(rule));
+    }
+    Ok(out)
+}

@@ -1,0 +1,90 @@
+//! Deciding whether a request may pass: token extraction, verification,
+//! the validated-token cache, claims to identity, and path rules.
+//!
+//! This is step 4 and 5 of the request path. Nothing here touches a socket or
+//! a hyper type: a [`Verdict`] is computed from header values, the current
+//! providers and the clock, so every decision can be unit tested and
+//! benchmarked on its own.
+
+mod cache;
+mod identity;
+pub mod path;
+mod provider;
+mod reason;
+pub mod rules;
+mod token;
+mod verify;
+
+use std::sync::Arc;
+
+pub use self::cache::{CacheLookup, TokenCache};
+pub use self::identity::Identity;
+pub use self::provider::{Provider, Providers};
+pub use self::reason::Reason;
+pub use self::token::bearer_token;
+pub use self::verify::verify;
+
+/// The outcome of checking one token: who the caller is, or why not.
+pub type Verdict = Result<Arc<Identity>, Refusal>;
+
+/// Says why a token was refused and, when the token named a known issuer,
+/// which provider refused it (for the metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why the token was refused.
+    pub reason: Reason,
+    /// Index of the provider in the snapshot, when one was picked.
+    pub provider: Option<usize>,
+}
+
+impl Refusal {
+    /// Builds a refusal that happened before any provider was picked.
+    pub fn early(reason: Reason) -> Self {
+        Self {
+            reason,
+            provider: None,
+        }
+    }
+}
+
+/// Says whether a verdict came from the cache, for the hit-rate metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// The token was found, fresh, in the cache.
+    Hit,
+    /// The token was verified from scratch.
+    Miss,
+}
+
+/// Checks a token, through the cache when possible.
+///
+/// Only successful verifications are cached: a refused token costs a full
+/// verification each time, so an attacker cannot fill the cache with junk,
+/// and a refused token can never shadow a good one. `generation` is the
+/// snapshot's generation; an entry made under another one is ignored, so a
+/// key rotation or config reload takes effect at once.
+pub fn authenticate(
+    token: &str,
+    providers: &Providers,
+    cache: &TokenCache,
+    generation: u64,
+    now: f64,
+) -> (Verdict, CacheOutcome) {
+    match cache.get(token, generation, now) {
+        CacheLookup::Hit(identity) => return (Ok(identity), CacheOutcome::Hit),
+        CacheLookup::Expired(provider) => {
+            let refusal = Refusal {
+                reason: Reason::Expired,
+                provider: Some(provider),
+            };
+            return (Err(refusal), CacheOutcome::Hit);
+        }
+        CacheLookup::Miss => {}
+    }
+
+    let verified = verify(token, providers, now);
+    if let Ok(ok) = &verified {
+        cache.insert(token, ok.identity.clone(), ok.not_after, generation);
+    }
+    (verified.map(|ok| ok.identity), CacheOutcome::Miss)
+}

@@ -1,0 +1,290 @@
+//! Verifying a compact JWS and checking its claims.
+//!
+//! The order of checks is deliberate: syntax, then the issuer (which picks
+//! the provider and so the allowlist and keys), then the algorithm against
+//! that allowlist and the key's type, then the signature, and only then the
+//! claims. Nothing from the payload is trusted before the signature holds,
+//! except `iss`, which only chooses whose keys to try.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::{Identity, Provider, Providers, Reason, Refusal};
+use crate::keys::KeyChoice;
+
+/// Holds what a successful verification yields.
+#[derive(Debug)]
+pub struct Verified {
+    /// The caller's identity.
+    pub identity: Arc<Identity>,
+    /// The Unix time (seconds) after which the token is expired, leeway
+    /// included: a cached entry must not outlive it.
+    pub not_after: f64,
+}
+
+/// Verifies a token against the providers at time `now` (Unix seconds).
+pub fn verify(token: &str, providers: &Providers, now: f64) -> Result<Verified, Refusal> {
+    let parts = split(token).ok_or(Refusal::early(Reason::Malformed))?;
+    if !is_canonical_base64(parts.signature) {
+        return Err(Refusal::early(Reason::Malformed));
+    }
+    let header = decode_json(parts.header).ok_or(Refusal::early(Reason::Malformed))?;
+    let claims = decode_json(parts.claims).ok_or(Refusal::early(Reason::Malformed))?;
+    let header = JoseHeader::read(&header).ok_or(Refusal::early(Reason::Malformed))?;
+
+    let (at, provider) = match claims.get("iss") {
+        Some(Value::String(iss)) => providers
+            .by_issuer(iss)
+            .ok_or(Refusal::early(Reason::WrongIssuer))?,
+        Some(_) | None => return Err(Refusal::early(Reason::InvalidClaims)),
+    };
+    let refuse = |reason| Refusal {
+        reason,
+        provider: Some(at),
+    };
+
+    check_signature(provider, &header, &parts).map_err(refuse)?;
+    let checked = check_claims(provider, &claims, now).map_err(refuse)?;
+    let identity = Identity::from_claims(at, provider, checked.subject, &claims).map_err(refuse)?;
+
+    Ok(Verified {
+        identity: Arc::new(identity),
+        not_after: checked.not_after,
+    })
+}
+
+// --- Syntax ---
+
+/// The three base64url segments of a compact JWS, and the signing input.
+struct Parts<'a> {
+    header: &'a str,
+    claims: &'a str,
+    signature: &'a str,
+    signing_input: &'a str,
+}
+
+/// Splits a token into exactly three non-empty base64url segments.
+///
+/// Only the URL-safe alphabet without padding is accepted (RFC 7515 section
+/// 2): `+`, `/`, `=` and whitespace make the token malformed.
+fn split(token: &str) -> Option<Parts<'_>> {
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return None;
+    }
+    let mut segments = token.split('.');
+    let (header, claims, signature) = (segments.next()?, segments.next()?, segments.next()?);
+    if segments.next().is_some() || header.is_empty() || claims.is_empty() || signature.is_empty() {
+        return None;
+    }
+    let signing_input = &token[..header.len() + 1 + claims.len()];
+    Some(Parts {
+        header,
+        claims,
+        signature,
+        signing_input,
+    })
+}
+
+/// Says whether a segment is canonical base64url, as header and claims are
+/// made to be by [`decode_json`]; the crypto backend's own decoder may be
+/// more lenient.
+fn is_canonical_base64(segment: &str) -> bool {
+    let mut buffer = [0u8; 1024];
+    match URL_SAFE_NO_PAD.decode_slice(segment, &mut buffer) {
+        Ok(_) => true,
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            URL_SAFE_NO_PAD.decode(segment).is_ok()
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => false,
+    }
+}
+
+/// Decodes a segment into a JSON object, refusing duplicate members.
+///
+/// The decoder rejects non-canonical base64 (stray trailing bits), so one
+/// token has exactly one spelling, which the cache relies on.
+fn decode_json(segment: &str) -> Option<Map<String, Value>> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+    let object: StrictObject = serde_json::from_slice(&bytes).ok()?;
+    Some(object.0)
+}
+
+/// A JSON object whose top-level members are unique.
+///
+/// serde_json keeps the last of duplicate members; another JWT library may
+/// keep the first. Refusing duplicates means no two parsers can disagree
+/// about which `sub` or `alg` a token carries.
+struct StrictObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = StrictObject;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object with unique members")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
+        let mut map = Map::new();
+        while let Some((key, value)) = access.next_entry::<String, Value>()? {
+            if map.contains_key(&key) {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            map.insert(key, value);
+        }
+        Ok(StrictObject(map))
+    }
+}
+
+// --- Header and signature ---
+
+/// The JOSE header members tollgate acts on.
+struct JoseHeader<'a> {
+    alg: Option<Algorithm>,
+    kid: Option<&'a str>,
+}
+
+impl<'a> JoseHeader<'a> {
+    /// Reads `alg` and `kid`; `None` when the header is malformed.
+    ///
+    /// A `crit` member lists extensions the recipient must understand
+    /// (RFC 7515 section 4.1.11); tollgate understands none, so any `crit`
+    /// makes the token malformed. An unknown or `none` algorithm is kept as
+    /// `alg: None` and refused as disallowed once the provider is known.
+    fn read(header: &'a Map<String, Value>) -> Option<Self> {
+        if header.contains_key("crit") {
+            return None;
+        }
+        let alg = match header.get("alg")? {
+            Value::String(name) => name.parse().ok(),
+            _ => return None,
+        };
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return None,
+        };
+        Some(JoseHeader { alg, kid })
+    }
+}
+
+fn check_signature(
+    provider: &Provider,
+    header: &JoseHeader<'_>,
+    parts: &Parts<'_>,
+) -> Result<(), Reason> {
+    let alg = match header.alg {
+        Some(alg) if provider.allows(alg) => alg,
+        _ => return Err(Reason::DisallowedAlg),
+    };
+    if provider.keys.is_empty() {
+        return Err(Reason::NoKeys);
+    }
+
+    let message = parts.signing_input.as_bytes();
+    let verifies =
+        |key| jsonwebtoken::crypto::verify(parts.signature, message, key, alg).unwrap_or(false);
+    let good = match provider.keys.choose(alg, header.kid) {
+        KeyChoice::Secrets([]) => return Err(Reason::NoKeys),
+        KeyChoice::Secrets(secrets) => secrets.iter().any(verifies),
+        KeyChoice::Public(key) => verifies(key.decoding_key()),
+        KeyChoice::WrongType => return Err(Reason::DisallowedAlg),
+        KeyChoice::Unknown => return Err(Reason::UnknownKid),
+    };
+    if good {
+        Ok(())
+    } else {
+        Err(Reason::BadSignature)
+    }
+}
+
+// --- Claims ---
+
+/// What the claim checks yield.
+struct CheckedClaims<'a> {
+    subject: &'a str,
+    not_after: f64,
+}
+
+/// Checks `exp`, `nbf`, `iat`, `aud` and `sub`.
+///
+/// Times must be JSON numbers (RFC 7519 section 2, NumericDate; fractions
+/// allowed). A string such as `"9999999999"` is refused rather than parsed:
+/// being lenient here is how type-confusion bypasses start.
+fn check_claims<'a>(
+    provider: &Provider,
+    claims: &'a Map<String, Value>,
+    now: f64,
+) -> Result<CheckedClaims<'a>, Reason> {
+    let exp = numeric_date(claims.get("exp"))?.ok_or(Reason::InvalidClaims)?;
+    let nbf = numeric_date(claims.get("nbf"))?;
+    numeric_date(claims.get("iat"))?;
+
+    let not_after = exp + provider.leeway;
+    if now >= not_after {
+        return Err(Reason::Expired);
+    }
+    if nbf.is_some_and(|nbf| now + provider.leeway < nbf) {
+        return Err(Reason::NotYetValid);
+    }
+
+    check_audience(provider, claims.get("aud"))?;
+
+    let subject = match claims.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => sub.as_str(),
+        _ => return Err(Reason::InvalidClaims),
+    };
+    Ok(CheckedClaims { subject, not_after })
+}
+
+/// Reads an optional NumericDate; any non-number, or a non-finite one, is
+/// refused.
+fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, Reason> {
+    match value {
+        None => Ok(None),
+        Some(Value::Number(number)) => number
+            .as_f64()
+            .filter(|t| t.is_finite())
+            .map(Some)
+            .ok_or(Reason::InvalidClaims),
+        Some(_) => Err(Reason::InvalidClaims),
+    }
+}
+
+/// The audience is a string or an array of strings (RFC 7519 section
+/// 4.1.3); it must hold one of the provider's audiences.
+fn check_audience(provider: &Provider, aud: Option<&Value>) -> Result<(), Reason> {
+    let accepted = |aud: &str| provider.audiences.iter().any(|ours| ours == aud);
+    match aud {
+        Some(Value::String(aud)) if accepted(aud) => Ok(()),
+        Some(Value::String(_)) => Err(Reason::WrongAudience),
+        Some(Value::Array(items)) => {
+            let mut found = false;
+            for item in items {
+                let aud = item.as_str().ok_or(Reason::InvalidClaims)?;
+                found |= accepted(aud);
+            }
+            if found {
+                Ok(())
+            } else {
+                Err(Reason::WrongAudience)
+            }
+        }
+        Some(_) | None => Err(Reason::InvalidClaims),
+    }
+}

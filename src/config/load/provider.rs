@@ -1,0 +1,346 @@
+//! Checks for `[[providers]]`: names, algorithms, where the keys come from,
+//! and the identity headers each provider's claims fill.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use toml::Spanned;
+
+use super::Document;
+use super::values;
+use crate::config::raw::{ClaimHeaders, ProviderConfig};
+use crate::config::{ClaimPath, ConfigError, Located, ProviderSettings, SecretSource};
+
+/// The most clock skew a provider may allow. More than a few minutes would
+/// keep expired tokens alive long enough to matter.
+const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+/// Headers a claim may never set: tollgate sets or strips them itself, or
+/// they steer how HTTP frames and routes the message. Written in folded form
+/// (see [`fold_header`]).
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "cookie",
+    "set-cookie",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+];
+
+/// Checks every provider, then that names and issuers are unique: a token's
+/// `iss` must pick exactly one provider.
+pub(super) fn check_all(
+    doc: Document<'_>,
+    list: &Spanned<Vec<Spanned<ProviderConfig>>>,
+) -> Result<Vec<ProviderSettings>, ConfigError> {
+    if list.get_ref().is_empty() {
+        let message = "at least one provider is required";
+        return Err(doc.invalid(list.span(), "providers", message));
+    }
+    let mut providers: Vec<ProviderSettings> = Vec::with_capacity(list.get_ref().len());
+    for (index, table) in list.get_ref().iter().enumerate() {
+        let provider = check(doc, index, table)?;
+        let raw = table.get_ref();
+        if let Some(at) = providers.iter().position(|p| p.name == provider.name) {
+            let message = format!(
+                "{:?} is already the name of providers[{at}]",
+                raw.name.get_ref()
+            );
+            return Err(doc.invalid(raw.name.span(), &field(index, "name"), message));
+        }
+        if let Some(at) = providers.iter().position(|p| p.issuer == provider.issuer) {
+            let issuer = raw.issuer.get_ref();
+            let message = format!("{issuer:?} is already the issuer of providers[{at}]");
+            return Err(doc.invalid(raw.issuer.span(), &field(index, "issuer"), message));
+        }
+        providers.push(provider);
+    }
+    Ok(providers)
+}
+
+/// Formats the key of one provider field, such as `providers[0].leeway`.
+fn field(index: usize, name: &str) -> String {
+    format!("providers[{index}].{name}")
+}
+
+/// Checks one provider, field by field, then how its fields fit together.
+fn check(
+    doc: Document<'_>,
+    index: usize,
+    table: &Spanned<ProviderConfig>,
+) -> Result<ProviderSettings, ConfigError> {
+    let raw = table.get_ref();
+    let name = raw.name.get_ref();
+    if !values::is_name(name) {
+        let message = format!("{name:?} must be a non-empty name of A-Z, a-z, 0-9, '.', '_', '-'");
+        return Err(doc.invalid(raw.name.span(), &field(index, "name"), message));
+    }
+    if raw.issuer.get_ref().is_empty() {
+        let message = "an empty issuer is not allowed";
+        return Err(doc.invalid(raw.issuer.span(), &field(index, "issuer"), message));
+    }
+    let audiences =
+        values::non_empty_strings(doc, &raw.audiences, &field(index, "audiences"), "audience")?;
+    let algorithms = algorithms(doc, &raw.algorithms, &field(index, "algorithms"))?;
+
+    let secret = secret(doc, index, raw)?;
+    let jwks_file = raw
+        .jwks_file
+        .as_ref()
+        .map(|path| file_path(doc, path, field(index, "jwks_file")))
+        .transpose()?;
+    let key = format!("providers[{index}]");
+    check_key_sources(&algorithms, secret.as_ref(), jwks_file.is_some())
+        .map_err(|message| doc.invalid(table.span(), &key, message))?;
+
+    Ok(ProviderSettings {
+        name: Arc::from(name.as_str()),
+        issuer: raw.issuer.get_ref().clone(),
+        audiences,
+        algorithms,
+        secret,
+        jwks_file,
+        leeway: leeway(doc, &raw.leeway, &field(index, "leeway"))?,
+        roles_claim: claim_path(doc, &raw.roles_claim, &field(index, "roles_claim"))?,
+        claim_to_headers: claim_headers(doc, &raw.claim_to_headers, index)?,
+    })
+}
+
+// --- algorithms and keys ----------------------------------------------------
+
+/// Parses the algorithm allowlist, refusing duplicates.
+fn algorithms(
+    doc: Document<'_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+    key: &str,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    if list.get_ref().is_empty() {
+        return Err(doc.invalid(list.span(), key, "at least one algorithm is required"));
+    }
+    let mut algorithms = Vec::with_capacity(list.get_ref().len());
+    for item in list.get_ref() {
+        let algorithm = algorithm(item.get_ref()).map_err(|m| doc.invalid(item.span(), key, m))?;
+        if algorithms.contains(&algorithm) {
+            let message = format!("{:?} is listed twice", item.get_ref());
+            return Err(doc.invalid(item.span(), key, message));
+        }
+        algorithms.push(algorithm);
+    }
+    Ok(algorithms)
+}
+
+/// Parses one algorithm name. `none` gets its own message, because it is
+/// the one name an attacker hopes a verifier will take.
+fn algorithm(name: &str) -> Result<Algorithm, String> {
+    if name.eq_ignore_ascii_case("none") {
+        return Err(format!(
+            "{name:?} is refused: unsigned tokens are never accepted"
+        ));
+    }
+    name.parse().map_err(|_| {
+        format!(
+            "{name:?} is not a supported algorithm; use HS256, HS384, HS512, RS256, RS384, \
+             RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"
+        )
+    })
+}
+
+/// Reads `secret_env` or `secret_file`, at most one of them. The secret
+/// itself is not read here: loading keys is `keys`'s job, and a config
+/// check must not need the secret to be present.
+fn secret(
+    doc: Document<'_>,
+    index: usize,
+    raw: &ProviderConfig,
+) -> Result<Option<Located<SecretSource>>, ConfigError> {
+    match (&raw.secret_env, &raw.secret_file) {
+        (None, None) => Ok(None),
+        (Some(_), Some(file)) => {
+            let message = "set secret_env or secret_file, not both";
+            Err(doc.invalid(file.span(), &field(index, "secret_file"), message))
+        }
+        (Some(env), None) => {
+            let key = field(index, "secret_env");
+            let name = env.get_ref();
+            // The platform refuses these in variable names, so such a
+            // variable could never be set.
+            if name.is_empty() || name.contains(['=', '\0']) {
+                let message = format!("{name:?} is not an environment variable name");
+                return Err(doc.invalid(env.span(), &key, message));
+            }
+            let source = SecretSource::Env(name.clone());
+            Ok(Some(doc.locate(source, &env.span(), key)))
+        }
+        (None, Some(file)) => {
+            let path = file_path(doc, file, field(index, "secret_file"))?;
+            let Located { value, key, origin } = path;
+            Ok(Some(Located {
+                value: SecretSource::File(value),
+                key,
+                origin,
+            }))
+        }
+    }
+}
+
+/// Keeps a file path as written; relative paths resolve against the
+/// working directory when the file is read.
+fn file_path(
+    doc: Document<'_>,
+    value: &Spanned<String>,
+    key: String,
+) -> Result<Located<PathBuf>, ConfigError> {
+    if value.get_ref().is_empty() {
+        return Err(doc.invalid(value.span(), &key, "an empty path is not allowed"));
+    }
+    let path = PathBuf::from(value.get_ref());
+    Ok(doc.locate(path, &value.span(), key))
+}
+
+/// Checks that the algorithms and the key sources fit: each algorithm needs
+/// somewhere to find its key, and each key source must serve some allowed
+/// algorithm, since a key nobody can use is a sign of a typo.
+fn check_key_sources(
+    algorithms: &[Algorithm],
+    secret: Option<&Located<SecretSource>>,
+    has_jwks: bool,
+) -> Result<(), String> {
+    let is_hmac = |a: &&Algorithm| a.family() == AlgorithmFamily::Hmac;
+    let first_hmac = algorithms.iter().find(is_hmac);
+    let first_public = algorithms.iter().find(|a| !is_hmac(a));
+    if secret.is_none() && !has_jwks {
+        return Err("no key source: set secret_env, secret_file or jwks_file".to_owned());
+    }
+    if let (Some(algorithm), None) = (first_hmac, secret) {
+        return Err(format!(
+            "algorithms allows {algorithm:?} but neither secret_env nor secret_file is set"
+        ));
+    }
+    if let (Some(algorithm), false) = (first_public, has_jwks) {
+        return Err(format!(
+            "algorithms allows {algorithm:?} but jwks_file is not set"
+        ));
+    }
+    if let (Some(secret), None) = (secret, first_hmac) {
+        return Err(format!(
+            "{} is set but algorithms allows no HMAC algorithm",
+            secret_field(&secret.value)
+        ));
+    }
+    if has_jwks && first_public.is_none() {
+        return Err("jwks_file is set but algorithms allows no public-key algorithm".to_owned());
+    }
+    Ok(())
+}
+
+/// Names the key a secret source was written under.
+fn secret_field(source: &SecretSource) -> &'static str {
+    match source {
+        SecretSource::Env(_) => "secret_env",
+        SecretSource::File(_) => "secret_file",
+    }
+}
+
+/// Parses the leeway, capped at [`MAX_LEEWAY`].
+fn leeway(doc: Document<'_>, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+    let leeway = values::duration(doc, value, key)?;
+    if leeway > MAX_LEEWAY {
+        let message = format!("{:?} is more than the 5m allowed", value.get_ref());
+        return Err(doc.invalid(value.span(), key, message));
+    }
+    Ok(leeway)
+}
+
+// --- claims and headers -----------------------------------------------------
+
+/// Parses a claim name, which must not be empty.
+fn claim_path(
+    doc: Document<'_>,
+    value: &Spanned<String>,
+    key: &str,
+) -> Result<ClaimPath, ConfigError> {
+    if value.get_ref().is_empty() {
+        return Err(doc.invalid(value.span(), key, "an empty claim name is not allowed"));
+    }
+    Ok(ClaimPath::parse(value.get_ref()))
+}
+
+/// Checks the identity headers, in file order.
+///
+/// Names are compared folded (lower case, `_` as `-`): many servers and
+/// CGI-style frameworks treat `X-User_Id` and `x-user-id` as one header, so
+/// two such entries would let one claim shadow another.
+fn claim_headers(
+    doc: Document<'_>,
+    headers: &ClaimHeaders,
+    index: usize,
+) -> Result<Vec<(HeaderName, ClaimPath)>, ConfigError> {
+    let mut checked: Vec<(HeaderName, ClaimPath)> = Vec::with_capacity(headers.0.len());
+    let mut folded: Vec<(String, &str)> = Vec::with_capacity(headers.0.len());
+    for (name, claim) in &headers.0 {
+        let written = name.get_ref();
+        let key = format!("{}.{}", field(index, "claim_to_headers"), toml_key(written));
+        let header = header_name(written).map_err(|m| doc.invalid(name.span(), &key, m))?;
+        let fold = fold_header(written);
+        if let Some((_, earlier)) = folded.iter().find(|(seen, _)| *seen == fold) {
+            let message = format!(
+                "{written:?} clashes with {earlier:?}: header names ignore case and \
+                 '_' is often read as '-'"
+            );
+            return Err(doc.invalid(name.span(), &key, message));
+        }
+        let path = claim_path(doc, claim, &key)?;
+        folded.push((fold, written));
+        checked.push((header, path));
+    }
+    Ok(checked)
+}
+
+/// Parses a header name a claim may set.
+fn header_name(written: &str) -> Result<HeaderName, String> {
+    let header = HeaderName::from_bytes(written.as_bytes())
+        .map_err(|_| format!("{written:?} is not a valid header name"))?;
+    if RESERVED_HEADERS.contains(&fold_header(written).as_str()) {
+        return Err(format!(
+            "{written:?} is reserved: tollgate or HTTP itself manages it"
+        ));
+    }
+    Ok(header)
+}
+
+/// Folds a header name the way lenient servers compare them.
+fn fold_header(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Writes a table key as TOML would need it in a dotted key: bare when it
+/// can be, quoted otherwise.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}

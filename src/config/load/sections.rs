@@ -1,0 +1,183 @@
+//! Checks for the small sections: service, listeners, upstream, account
+//! store, cache, limits and log.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use toml::Spanned;
+use tracing_subscriber::EnvFilter;
+
+use super::values::{self, PathKind};
+use super::{Document, is_written};
+use crate::config::raw::{
+    AccountStoreConfig, AdminConfig, CacheConfig, LimitConfig, ListenConfig, LogConfig,
+    UpstreamConfig,
+};
+use crate::config::{
+    AccountStoreSettings, CacheSettings, ConfigError, LimitSettings, ListenSettings, LogSettings,
+    UpstreamSettings,
+};
+
+/// The longest service name: it appears in every refusal's realm, so keep
+/// it short.
+const MAX_SERVICE_LEN: usize = 64;
+
+/// Checks the service name.
+pub(super) fn service(doc: Document<'_>, value: &Spanned<String>) -> Result<Arc<str>, ConfigError> {
+    let text = value.get_ref();
+    if !values::is_name(text) {
+        let message = format!("{text:?} must be a non-empty name of A-Z, a-z, 0-9, '.', '_', '-'");
+        return Err(doc.invalid(value.span(), "service", message));
+    }
+    if text.len() > MAX_SERVICE_LEN {
+        let message = format!("{text:?} is longer than {MAX_SERVICE_LEN} characters");
+        return Err(doc.invalid(value.span(), "service", message));
+    }
+    Ok(Arc::from(text.as_str()))
+}
+
+/// Checks the `[listen]` table.
+pub(super) fn listen(doc: Document<'_>, raw: &ListenConfig) -> Result<ListenSettings, ConfigError> {
+    Ok(ListenSettings {
+        address: values::socket_addr(doc, &raw.address, "listen.address")?,
+        drain_timeout: values::duration(doc, &raw.drain_timeout, "listen.drain_timeout")?,
+    })
+}
+
+/// Checks the `[admin]` table, which must not collide with the listener.
+///
+/// The error points at whichever of the two addresses was written, since a
+/// default cannot be fixed where it stands.
+pub(super) fn admin(
+    doc: Document<'_>,
+    raw: &AdminConfig,
+    listen_raw: &ListenConfig,
+    listen: SocketAddr,
+) -> Result<SocketAddr, ConfigError> {
+    let admin = values::socket_addr(doc, &raw.address, "admin.address")?;
+    if !may_collide(admin, listen) {
+        return Ok(admin);
+    }
+    let message =
+        format!("admin {admin} and listen {listen} would share a socket; use another port");
+    let (span, key) = if is_written(&raw.address.span()) {
+        (raw.address.span(), "admin.address")
+    } else {
+        (listen_raw.address.span(), "listen.address")
+    };
+    Err(doc.invalid(span, key, message))
+}
+
+/// Says whether two listeners could not both bind: same port, and the same
+/// address or a wildcard on either side. Port 0 picks a free port, so it
+/// never collides; a wildcard is treated as covering both address families,
+/// which errs on the side of refusing.
+fn may_collide(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() == 0 || a.port() != b.port() {
+        return false;
+    }
+    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
+}
+
+/// Checks the `[upstream]` table.
+pub(super) fn upstream(
+    doc: Document<'_>,
+    table: &Spanned<UpstreamConfig>,
+) -> Result<UpstreamSettings, ConfigError> {
+    let raw = table.get_ref();
+    Ok(UpstreamSettings {
+        url: values::http_url(doc, &raw.url, "upstream.url")?,
+        timeout: values::positive_duration(doc, &raw.timeout, "upstream.timeout")?,
+    })
+}
+
+/// Checks the `[account_store]` table.
+pub(super) fn account_store(
+    doc: Document<'_>,
+    table: &Spanned<AccountStoreConfig>,
+) -> Result<AccountStoreSettings, ConfigError> {
+    let raw = table.get_ref();
+    let url = values::http_url(doc, &raw.url, "account_store.url")?;
+    let timeout = values::positive_duration(doc, &raw.timeout, "account_store.timeout")?;
+    if raw.routes.get_ref().is_empty() {
+        let message = "routes is empty: list the paths to forward to the account store";
+        return Err(doc.invalid(raw.routes.span(), "account_store.routes", message));
+    }
+    let mut routes: Vec<String> = Vec::with_capacity(raw.routes.get_ref().len());
+    for route in raw.routes.get_ref() {
+        let path = values::plain_path(doc, route, "account_store.routes", PathKind::Exact)?;
+        if routes.contains(&path) {
+            let message = format!("{path:?} is listed twice");
+            return Err(doc.invalid(route.span(), "account_store.routes", message));
+        }
+        routes.push(path);
+    }
+    Ok(AccountStoreSettings {
+        url,
+        routes,
+        timeout,
+    })
+}
+
+/// Checks the `[cache]` table; any capacity is usable, 0 turns it off.
+pub(super) fn cache(raw: &CacheConfig) -> CacheSettings {
+    CacheSettings {
+        capacity: raw.capacity,
+    }
+}
+
+/// Checks the `[limits]` table.
+pub(super) fn limits(doc: Document<'_>, raw: &LimitConfig) -> Result<LimitSettings, ConfigError> {
+    Ok(LimitSettings {
+        max_token_bytes: bounded(
+            doc,
+            &raw.max_token_bytes,
+            "limits.max_token_bytes",
+            64..=65536,
+        )?,
+        max_identity_header_bytes: bounded(
+            doc,
+            &raw.max_identity_header_bytes,
+            "limits.max_identity_header_bytes",
+            16..=8192,
+        )?,
+    })
+}
+
+/// Checks that a size lies in `range`.
+fn bounded(
+    doc: Document<'_>,
+    value: &Spanned<usize>,
+    key: &str,
+    range: RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let size = *value.get_ref();
+    if range.contains(&size) {
+        return Ok(size);
+    }
+    let (low, high) = (range.start(), range.end());
+    let message = format!("{size} is out of range: it must be from {low} to {high}");
+    Err(doc.invalid(value.span(), key, message))
+}
+
+/// Checks the `[log]` table; the level must be a filter `tracing` accepts,
+/// so that a typo fails at load rather than silently logging nothing.
+pub(super) fn log(doc: Document<'_>, raw: &LogConfig) -> Result<LogSettings, ConfigError> {
+    let level = raw.level.get_ref();
+    if level.trim().is_empty() {
+        return Err(doc.invalid(
+            raw.level.span(),
+            "log.level",
+            "an empty level is not allowed",
+        ));
+    }
+    if let Err(error) = EnvFilter::try_new(level) {
+        let message = format!("{level:?} is not a log filter: {error}");
+        return Err(doc.invalid(raw.level.span(), "log.level", message));
+    }
+    Ok(LogSettings {
+        level: level.clone(),
+        access: raw.access,
+    })
+}

@@ -1,0 +1,144 @@
+//! `tollgate demo`: the whole main job on loopback, in one command.
+//!
+//! It starts a demo account store (which checks passwords and issues
+//! HS256 tokens), an echo service (which answers with the headers it
+//! received) and tollgate in front of both, from the embedded
+//! `config/demo.toml`. The secret and the users' passwords are generated at
+//! start and printed; nothing secret is stored in the repository. Then it
+//! walks through what tollgate does, checking each answer, and keeps
+//! serving until Ctrl-C.
+
+mod account_store;
+mod echo;
+mod walkthrough;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config;
+use crate::proxy::server::serve;
+
+/// The embedded demo configuration.
+const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// Names one demo user.
+#[derive(Clone, Debug)]
+pub struct DemoUser {
+    /// Login name.
+    pub username: &'static str,
+    /// Generated password.
+    pub password: String,
+    /// E-mail claim.
+    pub email: &'static str,
+    /// Roles claim.
+    pub roles: &'static [&'static str],
+}
+
+/// Runs the demo; with `wait`, keeps serving until Ctrl-C.
+pub async fn run(wait: bool) -> ExitCode {
+    let _ = crate::telemetry::log::init("demo-api", "warn", std::io::stderr);
+    match run_inner(wait).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("demo: a walkthrough step did not give the expected answer");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("demo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_inner(wait: bool) -> Result<bool, Box<dyn std::error::Error>> {
+    let secret = random_hex(32);
+    let users = vec![
+        DemoUser {
+            username: "alice",
+            password: random_hex(8),
+            email: "alice@chessmate.test",
+            roles: &["player"],
+        },
+        DemoUser {
+            username: "bob",
+            password: random_hex(8),
+            email: "bob@chessmate.test",
+            roles: &["player", "admin"],
+        },
+    ];
+
+    // The two stand-in services, on ephemeral loopback ports.
+    let store = account_store::AccountStore::new(secret.clone(), users.clone());
+    let store_addr = spawn_service(move |request, _| {
+        let store = store.clone();
+        async move { store.handle(request).await }
+    })
+    .await?;
+    let echo_addr = spawn_service(|request, _| async move { echo::handle(request).await }).await?;
+
+    // tollgate itself, from the embedded config.
+    let text = DEMO_CONFIG
+        .replace("{upstream}", &format!("http://{echo_addr}"))
+        .replace("{account_store}", &format!("http://{store_addr}"));
+    let settings = config::from_str(&text, "config/demo.toml")?;
+    let env_secret = secret.clone();
+    let running = crate::start(settings, &move |name| {
+        (name == "JWT_SECRET_KEY").then(|| env_secret.clone())
+    })
+    .await?;
+
+    println!("tollgate demo");
+    println!("  account store  http://{store_addr}  (checks passwords, issues HS256 tokens)");
+    println!("  echo service   http://{echo_addr}  (answers with the headers it received)");
+    println!(
+        "  tollgate       http://{}  (in front of both)",
+        running.proxy_addr()
+    );
+    println!(
+        "  admin          http://{}  (/health /ready /metrics)",
+        running.admin_addr()
+    );
+    println!("  JWT_SECRET_KEY {secret}  (generated for this run)");
+    for user in &users {
+        println!(
+            "  user {:<6} password {}  roles {}",
+            user.username,
+            user.password,
+            user.roles.join(",")
+        );
+    }
+    println!();
+
+    let passed = walkthrough::run(running.proxy_addr(), running.admin_addr(), &users).await?;
+    if wait {
+        println!("\nServing until Ctrl-C.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    running.shutdown().await;
+    Ok(passed)
+}
+
+/// Serves a stand-in service on an ephemeral loopback port, for the life
+/// of the process.
+async fn spawn_service<H, F>(handler: H) -> std::io::Result<SocketAddr>
+where
+    H: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<crate::proxy::Body>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let never = std::future::pending::<()>();
+    tokio::spawn(serve(listener, Arc::new(handler), never, Duration::ZERO));
+    Ok(addr)
+}
+
+/// Returns `bytes` random bytes as lowercase hex.
+fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut buffer).expect("the system random source is available");
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,116 @@
+//! Sending a request on to the upstream or the account store.
+//!
+//! One pooled keep-alive client serves both targets. The timeout covers the
+//! wait for the response head only: bodies stream through as they come, so
+//! a long download or an event stream is not cut short.
+
+use std::time::Duration;
+
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::time::Instant;
+
+use super::respond::ForwardFailure;
+use crate::telemetry::metrics::TargetMetrics;
+
+/// How long an unused pooled connection to a target is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a connection attempt may take; loopback answers at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Holds the pooled client shared by every request.
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl Default for Forwarder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Forwarder {
+    /// Builds the pooled client.
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Forwarder { client }
+    }
+
+    /// Sends `request` and waits up to `timeout` for the response head.
+    pub async fn send(
+        &self,
+        request: Request<Incoming>,
+        timeout: Duration,
+        metrics: &TargetMetrics,
+    ) -> Result<Response<Incoming>, ForwardFailure> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, self.client.request(request)).await;
+        metrics.duration.record(started.elapsed().as_secs_f64());
+
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) if error.is_connect() => {
+                tracing::debug!(
+                    error = &error as &dyn std::error::Error,
+                    "target refused connection"
+                );
+                metrics.connect_errors.increment(1);
+                Err(ForwardFailure::Connect)
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(error = &error as &dyn std::error::Error, "target failed");
+                metrics.other_errors.increment(1);
+                Err(ForwardFailure::Other)
+            }
+            Err(_elapsed) => {
+                metrics.timeouts.increment(1);
+                Err(ForwardFailure::Timeout)
+            }
+        }
+    }
+}
+
+/// Builds the target URI: the target's scheme and authority, the matched
+/// (normalised) path, and the original query.
+pub(super) fn target_uri(base: &Uri, path: &str, query: Option<&str>) -> Option<Uri> {
+    let path_and_query = match query {
+        Some(query) => PathAndQuery::try_from(format!("{path}?{query}")).ok()?,
+        None => PathAndQuery::try_from(path).ok()?,
+    };
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(path_and_query);
+    Uri::from_parts(parts).ok()
+}
+
+/// Joins a downstream connection to an upstream one after both sides
+/// switched protocols (a WebSocket handshake answered 101).
+pub(super) fn spawn_tunnel(
+    downstream: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
+    tokio::spawn(async move {
+        let (down, up) = match tokio::try_join!(downstream, upstream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(error = &error as &dyn std::error::Error, "upgrade failed");
+                return;
+            }
+        };
+        let mut down = TokioIo::new(down);
+        let mut up = TokioIo::new(up);
+        if let Err(error) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+            tracing::debug!(error = %error, "upgraded connection ended with an error");
+        }
+    });
+}

@@ -1,0 +1,250 @@
+//! Header hygiene: the first thing done to every request, before routing,
+//! and the last thing before it is forwarded.
+//!
+//! The upstream trusts the identity headers because only tollgate sets them,
+//! so [`scrub_identity`] removes every spelling of them a caller might send.
+//! [`remove_hop_by_hop`] then drops the headers that describe one connection
+//! rather than the request. Both must run before tollgate adds its own
+//! headers: a caller may name any header in `Connection`, and removal after
+//! that point would strip what tollgate vouches for. [`set_forwarding`] and
+//! [`request_id`] prepare what the upstream learns about the caller.
+
+use std::net::IpAddr;
+
+use http::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use uuid::Uuid;
+
+/// Names the header that carries the request id, to the upstream and back.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The hop-by-hop headers RFC 2616 section 13.5.1 named, which proxies still
+/// drop though RFC 9110 no longer lists them, plus `proxy-connection`, which
+/// old clients send in place of `Connection`.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// Headers a caller may not nominate in `Connection`: dropping `host` or
+/// `content-length` would change how the upstream routes or frames the
+/// request, and dropping `authorization` would hide the token the decision
+/// was made on from an upstream that checks it again.
+const END_TO_END: [HeaderName; 3] = [HOST, CONTENT_LENGTH, AUTHORIZATION];
+
+/// The largest request id kept from a caller, in bytes.
+const MAX_REQUEST_ID_BYTES: usize = 128;
+
+// --- Identity headers ----------------------------------------------------------
+
+/// Holds the identity header names tollgate may set, normalised (lowercase,
+/// `_` read as `-`).
+///
+/// Many servers (and CGI-style frameworks) read `X_User_Id` and `x-user-id`
+/// as the same header, so a caller must not be able to slip either past.
+#[derive(Clone, Debug, Default)]
+pub struct IdentityHeaderNames {
+    names: Vec<Box<str>>,
+}
+
+impl IdentityHeaderNames {
+    /// Collects the names, normalised and without duplicates.
+    pub fn new(names: impl IntoIterator<Item = HeaderName>) -> Self {
+        let mut names: Vec<Box<str>> = names
+            .into_iter()
+            .map(|name| name.as_str().bytes().map(|b| char::from(fold(b))).collect())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Self { names }
+    }
+
+    /// Checks whether `name`, read with `_` as `-`, is an identity header.
+    ///
+    /// Compares byte by byte, so the check allocates nothing.
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        let name = name.as_str().as_bytes();
+        self.names.iter().any(|known| {
+            let known = known.as_bytes();
+            known.len() == name.len() && known.iter().zip(name).all(|(&k, &n)| k == fold(n))
+        })
+    }
+}
+
+/// Maps a header name byte to its normalised form.
+fn fold(byte: u8) -> u8 {
+    match byte {
+        b'_' => b'-',
+        _ => byte.to_ascii_lowercase(),
+    }
+}
+
+/// Removes every header whose name, lowercased and with `_` read as `-`, is
+/// an identity header.
+///
+/// Allocates nothing when no header matches, which is the usual case.
+pub fn scrub_identity(headers: &mut HeaderMap, names: &IdentityHeaderNames) {
+    // Each pass removes one name with all its values, so the loop runs at
+    // most once per distinct name in the map. Finding first and removing
+    // after keeps the map borrow short without collecting into a Vec.
+    while let Some(name) = headers.keys().find(|name| names.contains(name)).cloned() {
+        headers.remove(&name);
+    }
+}
+
+// --- Hop-by-hop headers --------------------------------------------------------
+
+/// Removes hop-by-hop headers: the standard ones (`connection`, `keep-alive`,
+/// `proxy-connection`, `proxy-authenticate`, `proxy-authorization`, `te`,
+/// `trailer`, `transfer-encoding`, `upgrade`) and every name listed in any
+/// `Connection` header (comma-separated, case-insensitive, whitespace
+/// tolerated), except `host`, `content-length` and `authorization`, which
+/// stay.
+///
+/// When `upgrade` is `Some(value)` (an authorised WebSocket handshake),
+/// `upgrade: <value>` and `connection: upgrade` are set after the removal.
+///
+/// Run it before adding any header of tollgate's own, so that a name the
+/// caller lists in `Connection` can only remove what the caller sent.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    let nominated: Vec<HeaderName> = connection_tokens(headers)
+        .filter_map(|token| HeaderName::from_bytes(token).ok())
+        .filter(|name| !END_TO_END.contains(name))
+        .collect();
+    for name in nominated.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
+
+    if let Some(value) = upgrade {
+        headers.insert(UPGRADE, value);
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Returns the WebSocket upgrade token when the request is an HTTP/1.1
+/// `Upgrade: websocket` handshake: `Connection` lists `upgrade` and `Upgrade`
+/// is `websocket`, both case-insensitively. Any other `Upgrade` value (`h2c`
+/// included) gives `None`, so it is stripped as hop-by-hop.
+///
+/// Only headers are read: the caller checks that the request is HTTP/1.1
+/// (HTTP/2 carries WebSockets over extended CONNECT instead). More than one
+/// `Upgrade` header, or one listing several protocols, is not a handshake.
+/// The token returned is always the lowercase `websocket`. Call this before
+/// [`remove_hop_by_hop`], which removes the headers it reads.
+pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut upgrades = headers.get_all(UPGRADE).iter();
+    let (Some(upgrade), None) = (upgrades.next(), upgrades.next()) else {
+        return None;
+    };
+    let is_websocket = upgrade
+        .as_bytes()
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"websocket");
+    let asks_upgrade =
+        connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"));
+    (is_websocket && asks_upgrade).then(|| HeaderValue::from_static("websocket"))
+}
+
+/// Yields each non-empty, trimmed token of every `Connection` header.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+}
+
+// --- Forwarding headers --------------------------------------------------------
+
+/// Appends the client IP to `X-Forwarded-For` (joining several existing
+/// headers into one value), and sets `X-Forwarded-Proto` and
+/// `X-Forwarded-Host`, replacing any the client sent.
+///
+/// `host` is the request's `Host` header, or for HTTP/2 the URI authority;
+/// the caller picks it.
+///
+/// The existing `X-Forwarded-For` entries are the caller's word, kept for
+/// the upstream's information only; the last entry is the one tollgate saw.
+/// With `host` absent, a client-sent `X-Forwarded-Host` is still removed.
+///
+/// # Panics
+///
+/// When `proto` is not a valid header value; callers pass a constant such
+/// as `"http"` or `"https"`.
+pub fn set_forwarding(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    proto: &'static str,
+    host: Option<HeaderValue>,
+) {
+    let forwarded_for = append_forwarded_for(headers, client);
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    match host {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+}
+
+/// Joins the existing `X-Forwarded-For` values and the client into one value.
+fn append_forwarded_for(headers: &HeaderMap, client: IpAddr) -> HeaderValue {
+    let mut joined = Vec::new();
+    for value in &headers.get_all(X_FORWARDED_FOR) {
+        let value = value.as_bytes().trim_ascii();
+        if !value.is_empty() {
+            joined.extend_from_slice(value);
+            joined.extend_from_slice(b", ");
+        }
+    }
+    joined.extend_from_slice(client.to_string().as_bytes());
+    HeaderValue::from_bytes(&joined)
+        .expect("valid header values joined by `, ` and ending in an IP address stay valid")
+}
+
+// --- Request id ----------------------------------------------------------------
+
+/// Returns the request id to use: the client's `X-Request-Id` when there is
+/// exactly one and it is 1 to 128 bytes of `[A-Za-z0-9._:-]`, otherwise a
+/// new UUID v4.
+///
+/// The id ends up in logs and in the upstream's logs, so anything that could
+/// forge a log field, bloat a line or be read two ways (a repeated header) is
+/// replaced rather than trusted.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let mut sent = headers.get_all(X_REQUEST_ID).iter();
+    match (sent.next(), sent.next()) {
+        (Some(id), None) if is_sane_request_id(id.as_bytes()) => id.clone(),
+        _ => new_request_id(),
+    }
+}
+
+fn is_sane_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len())
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buffer = Uuid::encode_buffer();
+    let text = Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(text).expect("a hyphenated UUID is hex digits and dashes")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! The one place where a refusal or a failure becomes an HTTP response.
+//!
+//! Who is at fault decides the status: the caller (no token, a bad token, a
+//! missing role, a path that cannot be matched safely) gets 4xx; a target
+//! that is down or slow gets 502/503/504; a provider without keys is our
+//! fault and gets 503, so clients do not throw away tokens that are good.
+//! Bodies are short fixed JSON; details go to logs and metrics.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use super::{Body, Outcome};
+use crate::auth::Reason;
+use crate::auth::path::PathError;
+use crate::state::Snapshot;
+
+/// Names the target a forwarding failure happened on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The protected service.
+    Upstream,
+    /// The account store.
+    AccountStore,
+}
+
+/// Names how forwarding failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardFailure {
+    /// The connection could not be made.
+    Connect,
+    /// No response head within the timeout.
+    Timeout,
+    /// Reset, protocol error, or anything else after connecting.
+    Other,
+}
+
+/// Lists every way tollgate answers a request itself.
+#[derive(Clone, Copy, Debug)]
+pub enum Refusal {
+    /// The token check failed; `Reason::InsufficientRole` gives 403.
+    Token(Reason),
+    /// The path cannot be matched safely.
+    BadPath(PathError),
+    /// A forwarding target failed.
+    Forward(Target, ForwardFailure),
+}
+
+impl Refusal {
+    /// Returns the outcome label this refusal counts under.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Refusal::Token(Reason::InsufficientRole) => Outcome::Forbidden,
+            Refusal::Token(Reason::NoKeys) => Outcome::Unavailable,
+            Refusal::Token(_) => Outcome::Unauthorized,
+            Refusal::BadPath(_) => Outcome::BadRequest,
+            Refusal::Forward(_, ForwardFailure::Timeout) => Outcome::GatewayTimeout,
+            Refusal::Forward(Target::AccountStore, ForwardFailure::Connect) => Outcome::Unavailable,
+            Refusal::Forward(_, _) => Outcome::BadGateway,
+        }
+    }
+}
+
+/// Turns a refusal into the response the caller sees.
+pub fn respond(refusal: Refusal, snapshot: &Snapshot) -> Response<Body> {
+    let (status, error, description) = classify(refusal);
+    let mut response = json_response(status, error, description);
+    response.extensions_mut().insert(refusal.outcome());
+    let headers = response.headers_mut();
+
+    match refusal {
+        Refusal::Token(Reason::Missing) => {
+            headers.insert(WWW_AUTHENTICATE, snapshot.realm.clone());
+        }
+        Refusal::Token(Reason::NoKeys) => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        Refusal::Token(reason) => {
+            let challenge = format!(
+                "Bearer realm=\"{}\", error=\"{error}\", error_description=\"{}\"",
+                snapshot.settings.service,
+                reason.description()
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        Refusal::BadPath(_) | Refusal::Forward(..) => {}
+    }
+    response
+}
+
+/// Picks status, RFC 6750 error code and description.
+fn classify(refusal: Refusal) -> (StatusCode, &'static str, &'static str) {
+    match refusal {
+        Refusal::Token(Reason::InsufficientRole) => (
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            Reason::InsufficientRole.description(),
+        ),
+        Refusal::Token(Reason::NoKeys) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            Reason::NoKeys.description(),
+        ),
+        Refusal::Token(reason) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            reason.description(),
+        ),
+        Refusal::BadPath(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request path is not acceptable",
+        ),
+        Refusal::Forward(target, failure) => forward_failure(target, failure),
+    }
+}
+
+fn forward_failure(
+    target: Target,
+    failure: ForwardFailure,
+) -> (StatusCode, &'static str, &'static str) {
+    match (target, failure) {
+        (Target::AccountStore, ForwardFailure::Connect) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "account_store_unavailable",
+            "the account store cannot be reached",
+        ),
+        (Target::AccountStore, ForwardFailure::Timeout) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "account_store_timeout",
+            "the account store did not answer in time",
+        ),
+        (Target::AccountStore, ForwardFailure::Other) => (
+            StatusCode::BAD_GATEWAY,
+            "account_store_error",
+            "the account store failed to answer",
+        ),
+        (Target::Upstream, ForwardFailure::Timeout) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "the service did not answer in time",
+        ),
+        (Target::Upstream, _) => (
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "the service cannot be reached",
+        ),
+    }
+}
+
+/// Builds a small JSON response; the strings are fixed phrases, so no
+/// escaping is needed and nothing from the request can leak into it.
+pub fn json_response(status: StatusCode, error: &str, description: &str) -> Response<Body> {
+    let body = format!("{{\"error\":\"{error}\",\"error_description\":\"{description}\"}}");
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Wraps bytes as a response body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}

@@ -1,0 +1,190 @@
+//! The snapshot every request reads, and the one place that publishes it.
+//!
+//! A [`Snapshot`] is settings, compiled rules and loaded keys, immutable once
+//! built. [`State`] holds the current one in an `ArcSwap`: a request loads it
+//! once and keeps that `Arc` to the end, so a reload that lands mid-request
+//! never changes the rules under it. Building (parsing, reading key files)
+//! happens entirely before the swap, off the request path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use metrics::Counter;
+
+use crate::auth::rules::RuleSet;
+use crate::auth::{Provider, Providers, Reason, TokenCache};
+use crate::config::Settings;
+use crate::keys::{self, KeyError};
+use crate::proxy::Outcome;
+use crate::proxy::headers::IdentityHeaderNames;
+use crate::telemetry::Metrics;
+
+/// Holds everything a request needs, fixed for the request's lifetime.
+pub struct Snapshot {
+    /// Distinguishes this snapshot from every other; cached tokens made
+    /// under another generation are ignored.
+    pub generation: u64,
+    /// The settings it was built from.
+    pub settings: Settings,
+    /// Providers with their keys.
+    pub providers: Providers,
+    /// Compiled path rules.
+    pub rules: RuleSet,
+    /// Every identity header name any provider may set.
+    pub identity_names: IdentityHeaderNames,
+    /// `Bearer realm="<service>"`, built once.
+    pub realm: HeaderValue,
+    /// Request counters: one row per rule (plus a last row, rule `none`, for
+    /// requests refused before a rule was picked), one column per
+    /// [`Outcome`].
+    pub rule_counters: Vec<Vec<Counter>>,
+    /// Verdict counters: one row per provider (plus a last row for tokens
+    /// refused before a provider was known), one column per [`Reason`] and a
+    /// final one for `ok`.
+    pub verdict_counters: Vec<Vec<Counter>>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot: loads every provider's keys and registers the
+    /// metric handles the request path will use.
+    pub fn build(
+        settings: Settings,
+        generation: u64,
+        env: &dyn Fn(&str) -> Option<String>,
+        metrics: &Metrics,
+    ) -> Result<Self, KeyError> {
+        let mut providers = Vec::with_capacity(settings.providers.len());
+        for provider in &settings.providers {
+            let (keys, skipped) = keys::load(provider, env)?;
+            for why in skipped {
+                tracing::warn!(provider = %provider.name, reason = %why, "jwks key skipped");
+            }
+            let count = keys.secret_count() + keys.public_keys().len();
+            metrics.provider_keys(&provider.name).set(count as f64);
+            let max = settings.limits.max_identity_header_bytes;
+            providers.push(Provider::new(provider, keys, max));
+        }
+        let providers = Providers::new(providers);
+
+        let rules = RuleSet::new(&settings.rules, settings.account_store.as_ref());
+        let identity_names = IdentityHeaderNames::new(
+            settings
+                .providers
+                .iter()
+                .flat_map(|p| p.claim_to_headers.iter().map(|(name, _)| name.clone())),
+        );
+        let realm = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", settings.service))
+            .expect("service names are checked to be plain tokens");
+
+        let mut rule_counters: Vec<Vec<Counter>> = rules
+            .rules()
+            .iter()
+            .map(|rule| metrics.rule_outcomes(&rule.name, &Outcome::LABELS))
+            .collect();
+        rule_counters.push(metrics.rule_outcomes("none", &Outcome::LABELS));
+        let verdict_labels = verdict_labels();
+        let mut verdict_counters: Vec<Vec<Counter>> = settings
+            .providers
+            .iter()
+            .map(|p| metrics.provider_verdicts(&p.name, &verdict_labels))
+            .collect();
+        verdict_counters.push(metrics.provider_verdicts("none", &verdict_labels));
+
+        Ok(Snapshot {
+            generation,
+            settings,
+            providers,
+            rules,
+            identity_names,
+            realm,
+            rule_counters,
+            verdict_counters,
+        })
+    }
+
+    /// Says whether every provider holds at least one key.
+    pub fn is_ready(&self) -> bool {
+        self.providers.list().iter().all(|p| !p.keys.is_empty())
+    }
+
+    /// Counts a verdict for a provider (`None`: no provider was picked).
+    pub fn count_verdict(&self, provider: Option<usize>, reason: Option<Reason>) {
+        let row = provider.unwrap_or(self.verdict_counters.len() - 1);
+        let column = reason.map_or(Reason::ALL.len(), Reason::index);
+        if let Some(counter) = self.verdict_counters.get(row).and_then(|r| r.get(column)) {
+            counter.increment(1);
+        }
+    }
+
+    /// Counts a request outcome for the rule at `rule` (`None`: refused
+    /// before a rule was picked).
+    pub fn count_outcome(&self, rule: Option<usize>, outcome: Outcome) {
+        let row = rule.unwrap_or(self.rule_counters.len() - 1);
+        if let Some(counter) = self
+            .rule_counters
+            .get(row)
+            .and_then(|r| r.get(outcome as usize))
+        {
+            counter.increment(1);
+        }
+    }
+}
+
+/// Labels for the verdict counters: every reason, then `ok`.
+fn verdict_labels() -> Vec<&'static str> {
+    Reason::ALL
+        .iter()
+        .map(|reason| reason.as_str())
+        .chain(std::iter::once("ok"))
+        .collect()
+}
+
+/// Holds the current snapshot and what outlives snapshots.
+pub struct State {
+    current: ArcSwap<Snapshot>,
+    /// Verified tokens; survives reloads, entries are tagged by generation.
+    pub cache: TokenCache,
+    /// The metric recorder and the handles that do not depend on config.
+    pub metrics: Arc<Metrics>,
+    generations: AtomicU64,
+}
+
+impl State {
+    /// Builds the first snapshot from `settings`.
+    pub fn try_new(
+        settings: Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, KeyError> {
+        let cache = TokenCache::new(settings.cache.capacity);
+        let snapshot = Snapshot::build(settings, 1, env, &metrics)?;
+        metrics.keyset_generation.set(1.0);
+        Ok(State {
+            current: ArcSwap::from_pointee(snapshot),
+            cache,
+            metrics,
+            generations: AtomicU64::new(1),
+        })
+    }
+
+    /// Returns the snapshot in force; keep it for the whole request.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Builds a snapshot from new settings and publishes it; on error the
+    /// snapshot in force stays.
+    pub fn reload(
+        &self,
+        settings: Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<u64, KeyError> {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let snapshot = Snapshot::build(settings, generation, env, &self.metrics)?;
+        self.current.store(Arc::new(snapshot));
+        self.metrics.keyset_generation.set(generation as f64);
+        Ok(generation)
+    }
+}

@@ -1,0 +1,145 @@
+//! Keys and tokens for the tests, made with aws-lc-rs directly so that the
+//! tokens do not come from the code under test.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use aws_lc_rs::{hmac, rsa};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::{AUDIENCE, ISSUER};
+
+/// One key of every type the provider accepts, plus an HMAC secret.
+pub struct TestKeys {
+    rsa: rsa::KeyPair,
+    ec256: EcdsaKeyPair,
+    ec384: EcdsaKeyPair,
+    ed: Ed25519KeyPair,
+    secret: String,
+    /// A second RSA key that is not in the JWKS, for forgeries.
+    pub other_rsa: rsa::KeyPair,
+}
+
+/// The current Unix time in seconds.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+}
+
+/// Good claims for `sub`: right issuer and audience, an hour to live.
+pub fn claims(sub: &str) -> Value {
+    json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "email": format!("{sub}@chessmate.test"),
+        "roles": ["player"],
+        "iat": now(),
+        "exp": now() + 3600,
+    })
+}
+
+/// base64url without padding.
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TestKeys {
+    /// Generates fresh keys.
+    pub fn generate() -> Self {
+        let mut secret = [0u8; 48];
+        aws_lc_rs::rand::fill(&mut secret).expect("random");
+        TestKeys {
+            rsa: rsa::KeyPair::generate(rsa::KeySize::Rsa2048).expect("rsa key"),
+            ec256: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("p256"),
+            ec384: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).expect("p384"),
+            ed: Ed25519KeyPair::generate().expect("ed25519"),
+            secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
+            other_rsa: rsa::KeyPair::generate(rsa::KeySize::Rsa2048).expect("rsa key"),
+        }
+    }
+
+    /// The HMAC secret, as the env var holds it.
+    pub fn secret_text(&self) -> String {
+        self.secret.clone()
+    }
+
+    /// The public JWKS: kids `rsa-1`, `ec-256`, `ec-384`, `ed-1`.
+    pub fn jwks(&self) -> Value {
+        let public = self.rsa.public_key();
+        let ec = |key: &EcdsaKeyPair, crv: &str, size: usize| {
+            let point = key.public_key().as_ref();
+            (crv.to_owned(), b64(&point[1..1 + size]), b64(&point[1 + size..]))
+        };
+        let (c256, x256, y256) = ec(&self.ec256, "P-256", 32);
+        let (c384, x384, y384) = ec(&self.ec384, "P-384", 48);
+        json!({"keys": [
+            {"kty": "RSA", "kid": "rsa-1", "use": "sig",
+             "n": b64(public.modulus().big_endian_without_leading_zero()),
+             "e": b64(public.exponent().big_endian_without_leading_zero())},
+            {"kty": "EC", "kid": "ec-256", "crv": c256, "x": x256, "y": y256},
+            {"kty": "EC", "kid": "ec-384", "crv": c384, "x": x384, "y": y384},
+            {"kty": "OKP", "kid": "ed-1", "crv": "Ed25519", "x": b64(self.ed.public_key().as_ref())},
+        ]})
+    }
+
+    /// The kid of the key that signs `alg` (None for HMAC).
+    pub fn kid_for(alg: &str) -> Option<&'static str> {
+        match alg {
+            "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => Some("rsa-1"),
+            "ES256" => Some("ec-256"),
+            "ES384" => Some("ec-384"),
+            "EdDSA" => Some("ed-1"),
+            _ => None,
+        }
+    }
+
+    /// Mints a token with the right key for `alg` and its kid.
+    pub fn mint(&self, alg: &str, claims: &Value) -> String {
+        let mut header = json!({"alg": alg, "typ": "JWT"});
+        if let Some(kid) = Self::kid_for(alg) {
+            header["kid"] = json!(kid);
+        }
+        self.mint_with_header(&header, claims)
+    }
+
+    /// Mints a token with any header; the signature uses the key that
+    /// header's `alg` (and kid) would select.
+    pub fn mint_with_header(&self, header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let alg = header["alg"].as_str().unwrap_or("HS256");
+        let signature = self.sign(alg, input.as_bytes());
+        format!("{input}.{}", b64(&signature))
+    }
+
+    /// Signs `message` as `alg` would with this key set.
+    pub fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let rsa_sign = |key: &rsa::KeyPair, padding: &'static dyn signature::RsaEncoding| {
+            let mut out = vec![0u8; key.public_modulus_len()];
+            key.sign(padding, &rng, message, &mut out).expect("rsa sign");
+            out
+        };
+        match alg {
+            "HS256" => self.hmac(hmac::HMAC_SHA256, message),
+            "HS384" => self.hmac(hmac::HMAC_SHA384, message),
+            "HS512" => self.hmac(hmac::HMAC_SHA512, message),
+            "RS256" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA256),
+            "RS384" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA384),
+            "RS512" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA512),
+            "PS256" => rsa_sign(&self.rsa, &signature::RSA_PSS_SHA256),
+            "ES256" => self.ec256.sign(&rng, message).expect("sign").as_ref().to_vec(),
+            "ES384" => self.ec384.sign(&rng, message).expect("sign").as_ref().to_vec(),
+            "EdDSA" => self.ed.sign(message).as_ref().to_vec(),
+            "OTHER-RS256" => rsa_sign(&self.other_rsa, &signature::RSA_PKCS1_SHA256),
+            other => panic!("no test key for {other}"),
+        }
+    }
+
+    fn hmac(&self, algorithm: hmac::Algorithm, message: &[u8]) -> Vec<u8> {
+        let key = hmac::Key::new(algorithm, self.secret.as_bytes());
+        hmac::sign(&key, message).as_ref().to_vec()
+    }
+}

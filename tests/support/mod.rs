@@ -1,0 +1,374 @@
+//! Test harness: a real tollgate on 127.0.0.1:0 in front of a real hyper
+//! upstream, with real keys and tokens minted here, independently of the
+//! crate under test (signatures come straight from aws-lc-rs).
+#![allow(dead_code, unreachable_pub)]
+
+pub mod keys;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub use self::keys::{TestKeys, claims, now};
+pub use self::upstream::Upstream;
+
+/// The issuer and audience every test config uses.
+pub const ISSUER: &str = "https://accounts.chessmate.test";
+/// The audience every test config uses.
+pub const AUDIENCE: &str = "chessmate-api";
+
+/// Returns the process-wide test keys (RSA generation is slow, so once).
+pub fn keys() -> &'static TestKeys {
+    static KEYS: OnceLock<TestKeys> = OnceLock::new();
+    KEYS.get_or_init(TestKeys::generate)
+}
+
+/// Builds a tollgate config for the tests.
+pub struct Harness {
+    upstream: String,
+    account_store: Option<String>,
+    extra_provider: String,
+    rules: String,
+    extra: String,
+}
+
+impl Harness {
+    /// A config with one provider (HMAC secret and a JWKS of every key
+    /// type) in front of `upstream`, with the issue's example rules.
+    pub fn new(upstream: SocketAddr) -> Self {
+        Harness {
+            upstream: format!("http://{upstream}"),
+            account_store: None,
+            extra_provider: String::new(),
+            rules: DEFAULT_RULES.to_owned(),
+            extra: String::new(),
+        }
+    }
+
+    /// Points the upstream URL anywhere (a closed port, say).
+    pub fn with_upstream_url(mut self, url: &str) -> Self {
+        self.upstream = url.to_owned();
+        self
+    }
+
+    /// Adds an `[account_store]` table.
+    pub fn with_account_store(mut self, url: &str, timeout: &str) -> Self {
+        self.account_store = Some(format!(
+            "[account_store]\nurl = \"{url}\"\ntimeout = \"{timeout}\"\n"
+        ));
+        self
+    }
+
+    /// Adds lines to the provider table (`leeway = "0s"`, say).
+    pub fn with_provider_lines(mut self, lines: &str) -> Self {
+        self.extra_provider.push_str(lines);
+        self.extra_provider.push('\n');
+        self
+    }
+
+    /// Replaces the rules.
+    pub fn with_rules(mut self, rules: &str) -> Self {
+        self.rules = rules.to_owned();
+        self
+    }
+
+    /// Appends top-level TOML (other tables).
+    pub fn with_extra(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
+    }
+
+    /// Renders the config text; the JWKS is written to `dir`.
+    pub fn render(&self, dir: &std::path::Path) -> String {
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, keys().jwks().to_string()).expect("write jwks");
+        let jwks = jwks.display().to_string().replace('\\', "/");
+        format!(
+            r#"service = "game-api"
+[listen]
+address = "127.0.0.1:0"
+drain_timeout = "2s"
+[admin]
+address = "127.0.0.1:0"
+[upstream]
+url = "{upstream}"
+timeout = "2s"
+{account_store}
+[[providers]]
+name = "accounts"
+issuer = "{ISSUER}"
+audiences = ["{AUDIENCE}"]
+algorithms = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+secret_env = "TEST_JWT_SECRET"
+jwks_file = "{jwks}"
+leeway = "5s"
+{extra_provider}
+[providers.claim_to_headers]
+"X-User-Id" = "sub"
+"X-User-Email" = "email"
+"X-User-Roles" = "roles"
+
+{rules}
+[log]
+level = "warn"
+access = true
+{extra}"#,
+            upstream = self.upstream,
+            account_store = self.account_store.clone().unwrap_or_default(),
+            extra_provider = self.extra_provider,
+            rules = self.rules,
+            extra = self.extra,
+        )
+    }
+
+    /// Starts tollgate in this process.
+    pub async fn start(self) -> Tollgate {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = self.render(dir.path());
+        let settings = tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
+        let secret = keys().secret_text();
+        let running = tollgate::start(settings, &move |name| {
+            (name == "TEST_JWT_SECRET").then(|| secret.clone())
+        })
+        .await
+        .expect("tollgate starts");
+        Tollgate {
+            running: Some(running),
+            _dir: dir,
+            client: client(),
+        }
+    }
+}
+
+const DEFAULT_RULES: &str = r#"
+[[rules]]
+path = "/health"
+public = true
+
+[[rules]]
+path_prefix = "/public/"
+public = true
+
+[[rules]]
+path_prefix = "/admin/"
+roles = ["admin"]
+"#;
+
+/// A running tollgate and a client for it.
+pub struct Tollgate {
+    running: Option<tollgate::Running>,
+    _dir: tempfile::TempDir,
+    client: TestClient,
+}
+
+impl Tollgate {
+    /// The proxy address.
+    pub fn addr(&self) -> SocketAddr {
+        self.running().proxy_addr()
+    }
+
+    /// The admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.running().admin_addr()
+    }
+
+    /// The running instance.
+    pub fn running(&self) -> &tollgate::Running {
+        self.running.as_ref().expect("still running")
+    }
+
+    /// Starts a request to the proxy.
+    pub fn request(&self, method: Method, path: &str) -> Call {
+        Call {
+            client: self.client.clone(),
+            url: format!("http://{}{path}", self.addr()),
+            method,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A GET to the proxy.
+    pub fn get(&self, path: &str) -> Call {
+        self.request(Method::GET, path)
+    }
+
+    /// Fetches `/metrics` from the admin listener.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin_addr());
+        let call = Call {
+            client: self.client.clone(),
+            url,
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        call.send().await.text()
+    }
+
+    /// Reads one metric sample (name with labels exactly as rendered,
+    /// e.g. `tollgate_cache_hits_total`); 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        metric_value(&self.metrics().await, sample)
+    }
+
+    /// Stops it, draining in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// Reads one sample from a Prometheus text rendering. Labels must be given
+/// in the order they are rendered; use [`metric_matching`] otherwise.
+pub fn metric_value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(sample)?;
+            rest.strip_prefix(' ')?.trim().parse().ok()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Sums the samples of `name` whose labels include every `label="value"`
+/// pair given, in any order.
+pub fn metric_matching(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter(|line| {
+            let head = line.split(' ').next().unwrap_or("");
+            head.split(['{', '}']).next() == Some(name)
+                && labels
+                    .iter()
+                    .all(|(k, v)| head.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+type TestClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// A request being built.
+pub struct Call {
+    client: TestClient,
+    url: String,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Call {
+    /// Adds `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Appends a header (repeats allowed).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).expect("valid header name");
+        let value = http::HeaderValue::from_str(value).expect("valid header value");
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends it, with a 10 s bound so a hung test fails instead of hanging.
+    pub async fn send(self) -> Answer {
+        let mut request = Request::builder()
+            .method(self.method)
+            .uri(&self.url)
+            .body(Full::new(self.body))
+            .expect("valid request");
+        *request.headers_mut() = self.headers;
+        let response = tokio::time::timeout(Duration::from_secs(10), self.client.request(request))
+            .await
+            .expect("answer within 10s")
+            .expect("request sent");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body read").to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (Null when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// For a request the echo upstream answered: the values the upstream
+    /// saw for a header (lowercase name).
+    pub fn upstream_saw(&self, name: &str) -> Vec<String> {
+        self.json()["headers"][name]
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// For a request the echo upstream answered: the path it saw.
+    pub fn upstream_path(&self) -> String {
+        self.json()["path"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Sends raw bytes over TCP and returns what came back until the server
+/// closed or 2 s passed. For requests a well-behaved client cannot build.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut buffer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut buffer)).await;
+    String::from_utf8_lossy(&buffer).into_owned()
+}
