@@ -218,9 +218,10 @@ pub fn check(
             provider.audiences.join(", "),
             algorithms.join(", ")
         );
-        let _ = writeln!(out, "  hmac secrets: {}", provider.keys.secret_count());
+        let _ = writeln!(out, "  HMAC secrets: {}", provider.keys.secret_count());
         for key in provider.keys.public_keys() {
-            let _ = writeln!(out, "  public key {key:?}");
+            let kid = key.kid().unwrap_or("(no kid)");
+            let _ = writeln!(out, "  public key {kid}: {:?}", key.kind());
         }
     }
     let _ = writeln!(out, "rules (first match wins):");

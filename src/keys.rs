@@ -74,6 +74,11 @@ impl PublicKey {
         self.kid.as_deref()
     }
 
+    /// Returns the key's type.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
     /// Says whether this key may check a signature made with `alg`.
     pub fn allows(&self, alg: Algorithm) -> bool {
         self.kind.allows(alg) && self.alg.is_none_or(|only| only == alg)

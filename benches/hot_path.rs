@@ -1,0 +1,151 @@
+//! Criterion benchmarks for the pieces every request goes through: bearer
+//! extraction, path normalisation, rule matching, header scrubbing, the
+//! cache hit, and an uncached verification per algorithm.
+//!
+//! Run with `cargo bench --bench hot_path`. These time the decision logic
+//! alone; whole-proxy load figures come from the load benchmark script.
+#![allow(missing_docs, unreachable_pub)]
+
+use std::hint::black_box;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue, Method};
+use tollgate::auth::{self, path};
+use tollgate::proxy::headers;
+use tollgate::state::State;
+use tollgate::telemetry::Metrics;
+
+#[path = "../tests/support/keys.rs"]
+#[allow(dead_code)]
+mod keys;
+
+const ISSUER: &str = "https://accounts.chessmate.test";
+const AUDIENCE: &str = "chessmate-api";
+const ALGORITHMS: [&str; 6] = ["HS256", "RS256", "PS256", "ES256", "ES384", "EdDSA"];
+
+/// Builds the same provider the integration tests use, from TOML.
+fn state(keys: &keys::TestKeys, dir: &std::path::Path) -> State {
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, keys.jwks().to_string()).expect("write jwks");
+    let text = format!(
+        r#"
+[upstream]
+url = "http://127.0.0.1:8000"
+[[providers]]
+name = "accounts"
+issuer = "{ISSUER}"
+audiences = ["{AUDIENCE}"]
+algorithms = ["HS256", "RS256", "PS256", "ES256", "ES384", "EdDSA"]
+secret_env = "BENCH_SECRET"
+jwks_file = "{}"
+[providers.claim_to_headers]
+"X-User-Id" = "sub"
+"X-User-Email" = "email"
+"X-User-Roles" = "roles"
+[[rules]]
+path_prefix = "/public/"
+public = true
+[[rules]]
+path_prefix = "/admin/"
+roles = ["admin"]
+"#,
+        jwks.display()
+    );
+    let settings = tollgate::config::from_str(&text, "bench.toml").expect("bench config");
+    let secret = keys.secret_text();
+    State::try_new(settings, &move |_| Some(secret.clone()), Metrics::new()).expect("keys load")
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let keys = keys::TestKeys::generate();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(&keys, dir.path());
+    let snapshot = state.load();
+
+    let mut group = c.benchmark_group("verify_uncached");
+    for alg in ALGORITHMS {
+        let token = keys.mint(alg, &keys::claims("alice"));
+        assert!(
+            auth::verify(&token, &snapshot.providers, now()).is_ok(),
+            "{alg} verifies"
+        );
+        group.bench_function(alg, |b| {
+            b.iter(|| auth::verify(black_box(&token), &snapshot.providers, now()))
+        });
+    }
+    group.finish();
+
+    let token = keys.mint("ES256", &keys::claims("alice"));
+    let generation = snapshot.generation;
+    let (verdict, _) =
+        auth::authenticate(&token, &snapshot.providers, &state.cache, generation, now());
+    assert!(verdict.is_ok());
+    c.bench_function("cache_hit", |b| {
+        b.iter(|| {
+            auth::authenticate(
+                black_box(&token),
+                &snapshot.providers,
+                &state.cache,
+                generation,
+                now(),
+            )
+        })
+    });
+}
+
+fn bench_request_steps(c: &mut Criterion) {
+    let token = keys::TestKeys::generate().mint("HS256", &keys::claims("alice"));
+    let mut request = HeaderMap::new();
+    request.insert("host", HeaderValue::from_static("game.chessmate.test"));
+    request.insert("user-agent", HeaderValue::from_static("bench/1.0"));
+    request.insert("accept", HeaderValue::from_static("application/json"));
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
+    request.insert("authorization", bearer);
+
+    c.bench_function("bearer_token", |b| {
+        b.iter(|| auth::bearer_token(black_box(&request), 8192).map(str::len))
+    });
+
+    c.bench_function("path_normalize/plain", |b| {
+        b.iter(|| path::normalize(black_box("/api/games/12345/moves")).map(|p| p.len()))
+    });
+    c.bench_function("path_normalize/dotted", |b| {
+        b.iter(|| {
+            path::normalize(black_box("/api/./games/%7euser/../12345//moves")).map(|p| p.len())
+        })
+    });
+
+    let keys = keys::TestKeys::generate();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(&keys, dir.path());
+    let snapshot = state.load();
+    c.bench_function("rules_find", |b| {
+        b.iter(|| {
+            snapshot
+                .rules
+                .find_at(&Method::GET, black_box("/api/games/12345"))
+                .0
+        })
+    });
+    c.bench_function("scrub_identity_and_hop_by_hop", |b| {
+        b.iter_batched(
+            || request.clone(),
+            |mut headers| {
+                headers::scrub_identity(&mut headers, &snapshot.identity_names);
+                headers::remove_hop_by_hop(&mut headers, None);
+                headers
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench_verify, bench_request_steps);
+criterion_main!(benches);
