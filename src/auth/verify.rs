@@ -288,3 +288,6 @@ fn check_audience(provider: &Provider, aud: Option<&Value>) -> Result<(), Reason
         Some(_) | None => Err(Reason::InvalidClaims),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! Unit tests of verification with an HMAC provider built by hand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderName;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use super::verify;
+use crate::auth::{Provider, Providers, Reason};
+use crate::config::{ClaimPath, ProviderSettings};
+use crate::keys::KeySet;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-unit-tests";
+const NOW: f64 = 1_800_000_000.0;
+
+fn settings() -> ProviderSettings {
+    ProviderSettings {
+        name: Arc::from("accounts"),
+        issuer: "https://issuer.test".into(),
+        audiences: vec!["api".into()],
+        algorithms: vec![Algorithm::HS256],
+        secret: None,
+        jwks_file: None,
+        leeway: Duration::from_secs(30),
+        roles_claim: ClaimPath::parse("roles"),
+        claim_to_headers: vec![(
+            HeaderName::from_static("x-user-id"),
+            ClaimPath::parse("sub"),
+        )],
+    }
+}
+
+fn providers(keys: KeySet) -> Providers {
+    let secret = DecodingKey::from_secret(SECRET).expect("secret");
+    let keys = if keys.is_empty() {
+        KeySet::new(vec![secret], Vec::new())
+    } else {
+        keys
+    };
+    Providers::new(vec![Provider::new(&settings(), keys, 1024)])
+}
+
+fn claims() -> Value {
+    json!({"iss": "https://issuer.test", "aud": "api", "sub": "alice", "exp": NOW + 60.0})
+}
+
+fn sign(claims: &Value) -> String {
+    let key = EncodingKey::from_secret(SECRET).expect("secret");
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).expect("sign")
+}
+
+/// Signs raw header and claims text, so tests can write JSON that serde
+/// would never produce (duplicate members, odd spacing).
+fn sign_raw(header: &str, claims: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let key = EncodingKey::from_secret(SECRET).expect("secret");
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).expect("sign");
+    format!("{input}.{signature}")
+}
+
+fn reason(token: &str) -> Option<Reason> {
+    verify(token, &providers(KeySet::default()), NOW)
+        .err()
+        .map(|r| r.reason)
+}
+
+#[test]
+fn a_good_token_yields_its_identity_and_expiry() {
+    let verified = verify(&sign(&claims()), &providers(KeySet::default()), NOW).expect("valid");
+    assert_eq!(&*verified.identity.subject, "alice");
+    assert_eq!(verified.not_after, NOW + 60.0 + 30.0);
+    assert_eq!(verified.identity.headers[0].1, "alice");
+}
+
+#[test]
+fn fractional_times_are_numbers_and_pass() {
+    let mut claims = claims();
+    claims["exp"] = json!(NOW + 0.5);
+    claims["nbf"] = json!(NOW - 0.25);
+    assert_eq!(reason(&sign(&claims)), None);
+}
+
+#[test]
+fn times_written_as_strings_are_refused() {
+    for member in ["exp", "nbf", "iat"] {
+        let mut claims = claims();
+        claims[member] = json!(format!("{}", NOW + 60.0));
+        assert_eq!(
+            reason(&sign(&claims)),
+            Some(Reason::InvalidClaims),
+            "{member}"
+        );
+    }
+}
+
+#[test]
+fn leeway_applies_to_exp_and_nbf() {
+    let mut claims = claims();
+    claims["exp"] = json!(NOW - 29.0);
+    assert_eq!(reason(&sign(&claims)), None);
+    claims["exp"] = json!(NOW - 30.0);
+    assert_eq!(reason(&sign(&claims)), Some(Reason::Expired));
+
+    let mut claims = self::claims();
+    claims["nbf"] = json!(NOW + 30.0);
+    assert_eq!(reason(&sign(&claims)), None);
+    claims["nbf"] = json!(NOW + 31.0);
+    assert_eq!(reason(&sign(&claims)), Some(Reason::NotYetValid));
+}
+
+#[test]
+fn duplicate_members_are_refused_in_claims_and_header() {
+    let claims = format!(
+        r#"{{"iss":"https://issuer.test","aud":"api","sub":"alice","sub":"admin","exp":{}}}"#,
+        NOW + 60.0
+    );
+    assert_eq!(
+        reason(&sign_raw(r#"{"alg":"HS256"}"#, &claims)),
+        Some(Reason::Malformed)
+    );
+
+    let claims = claims.replace(r#""sub":"admin","#, "");
+    assert_eq!(reason(&sign_raw(r#"{"alg":"HS256"}"#, &claims)), None);
+    let header = r#"{"alg":"HS256","alg":"none"}"#;
+    assert_eq!(reason(&sign_raw(header, &claims)), Some(Reason::Malformed));
+}
+
+#[test]
+fn a_crit_header_is_refused() {
+    let claims = claims().to_string();
+    let header = r#"{"alg":"HS256","crit":["b64"],"b64":false}"#;
+    assert_eq!(reason(&sign_raw(header, &claims)), Some(Reason::Malformed));
+}
+
+#[test]
+fn unknown_and_none_algorithms_are_disallowed() {
+    let claims = claims().to_string();
+    for alg in ["none", "None", "HS257", "RS256"] {
+        let header = format!(r#"{{"alg":"{alg}"}}"#);
+        assert_eq!(
+            reason(&sign_raw(&header, &claims)),
+            Some(Reason::DisallowedAlg),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn required_claims_must_be_present_and_typed() {
+    for (member, value) in [
+        ("exp", Value::Null),
+        ("sub", json!("")),
+        ("sub", json!(7)),
+        ("aud", json!(5)),
+        ("aud", json!(["api", 5])),
+        ("iss", json!(1)),
+    ] {
+        let mut claims = claims();
+        if value.is_null() {
+            claims.as_object_mut().expect("object").remove(member);
+        } else {
+            claims[member] = value.clone();
+        }
+        assert_eq!(
+            reason(&sign(&claims)),
+            Some(Reason::InvalidClaims),
+            "{member}={value}"
+        );
+    }
+}
+
+#[test]
+fn audience_must_hold_one_of_ours() {
+    let mut claims = claims();
+    claims["aud"] = json!(["other", "api"]);
+    assert_eq!(reason(&sign(&claims)), None);
+    claims["aud"] = json!(["other"]);
+    assert_eq!(reason(&sign(&claims)), Some(Reason::WrongAudience));
+    claims["aud"] = json!("other");
+    assert_eq!(reason(&sign(&claims)), Some(Reason::WrongAudience));
+}
+
+#[test]
+fn an_unknown_issuer_is_wrong_issuer_with_no_provider() {
+    let mut claims = claims();
+    claims["iss"] = json!("https://evil.test");
+    let refusal = verify(&sign(&claims), &providers(KeySet::default()), NOW).expect_err("refused");
+    assert_eq!(refusal.reason, Reason::WrongIssuer);
+    assert_eq!(refusal.provider, None);
+}
+
+#[test]
+fn a_provider_without_keys_answers_no_keys() {
+    let empty = Providers::new(vec![Provider::new(&settings(), KeySet::default(), 1024)]);
+    let refusal = verify(&sign(&claims()), &empty, NOW).expect_err("refused");
+    assert_eq!(refusal.reason, Reason::NoKeys);
+    assert_eq!(refusal.provider, Some(0));
+}
+
+#[test]
+fn non_canonical_base64_is_malformed() {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let token = sign(&claims());
+    // A 32-byte HS256 signature is 43 characters: the last one carries 4
+    // data bits and 2 zero bits. Setting a zero bit spells the same bytes
+    // for a lenient decoder, so it must be refused as non-canonical.
+    let (head, last) = token.split_at(token.len() - 1);
+    let at = ALPHABET
+        .iter()
+        .position(|c| *c == last.as_bytes()[0])
+        .expect("base64url character");
+    assert_eq!(at % 4, 0, "a canonical encoder leaves the spare bits zero");
+    let twin = char::from(ALPHABET[at + 1]);
+    assert_eq!(reason(&format!("{head}{twin}")), Some(Reason::Malformed));
+}
+
+#[test]
+fn a_tampered_payload_fails_the_signature() {
+    let token = sign(&claims());
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let mut forged = claims();
+    forged["sub"] = json!("admin");
+    let forged = URL_SAFE_NO_PAD.encode(forged.to_string());
+    parts[1] = &forged;
+    assert_eq!(reason(&parts.join(".")), Some(Reason::BadSignature));
+}
