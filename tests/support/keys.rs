@@ -25,7 +25,10 @@ pub struct TestKeys {
 
 /// The current Unix time in seconds.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
 /// Good claims for `sub`: right issuer and audience, an hour to live.
@@ -53,8 +56,10 @@ impl TestKeys {
         aws_lc_rs::rand::fill(&mut secret).expect("random");
         TestKeys {
             rsa: rsa::KeyPair::generate(rsa::KeySize::Rsa2048).expect("rsa key"),
-            ec256: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("p256"),
-            ec384: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).expect("p384"),
+            ec256: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .expect("p256"),
+            ec384: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                .expect("p384"),
             ed: Ed25519KeyPair::generate().expect("ed25519"),
             secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
             other_rsa: rsa::KeyPair::generate(rsa::KeySize::Rsa2048).expect("rsa key"),
@@ -71,7 +76,11 @@ impl TestKeys {
         let public = self.rsa.public_key();
         let ec = |key: &EcdsaKeyPair, crv: &str, size: usize| {
             let point = key.public_key().as_ref();
-            (crv.to_owned(), b64(&point[1..1 + size]), b64(&point[1 + size..]))
+            (
+                crv.to_owned(),
+                b64(&point[1..1 + size]),
+                b64(&point[1 + size..]),
+            )
         };
         let (c256, x256, y256) = ec(&self.ec256, "P-256", 32);
         let (c384, x384, y384) = ec(&self.ec384, "P-384", 48);
@@ -108,10 +117,38 @@ impl TestKeys {
     /// Mints a token with any header; the signature uses the key that
     /// header's `alg` (and kid) would select.
     pub fn mint_with_header(&self, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
         let alg = header["alg"].as_str().unwrap_or("HS256");
-        let signature = self.sign(alg, input.as_bytes());
+        self.mint_signed_by(alg, header, claims)
+    }
+
+    /// Mints a token whose header says one thing while `signer` (any name
+    /// [`TestKeys::sign`] knows, such as `"OTHER-RS256"`) makes the
+    /// signature.
+    pub fn mint_signed_by(&self, signer: &str, header: &Value, claims: &Value) -> String {
+        let input = signing_input(header, claims);
+        let signature = self.sign(signer, input.as_bytes());
         format!("{input}.{}", b64(&signature))
+    }
+
+    /// The big-endian modulus of the RSA key in the JWKS: what a confused
+    /// verifier might use as an HMAC secret.
+    pub fn rsa_modulus(&self) -> Vec<u8> {
+        let public = self.rsa.public_key();
+        public.modulus().big_endian_without_leading_zero().to_vec()
+    }
+
+    /// The public half of the RSA key that is not in the JWKS, as a JWK.
+    pub fn other_rsa_jwk(&self, kid: Option<&str>) -> Value {
+        let public = self.other_rsa.public_key();
+        let mut jwk = json!({
+            "kty": "RSA",
+            "n": b64(public.modulus().big_endian_without_leading_zero()),
+            "e": b64(public.exponent().big_endian_without_leading_zero()),
+        });
+        if let Some(kid) = kid {
+            jwk["kid"] = json!(kid);
+        }
+        jwk
     }
 
     /// Signs `message` as `alg` would with this key set.
@@ -119,7 +156,8 @@ impl TestKeys {
         let rng = SystemRandom::new();
         let rsa_sign = |key: &rsa::KeyPair, padding: &'static dyn signature::RsaEncoding| {
             let mut out = vec![0u8; key.public_modulus_len()];
-            key.sign(padding, &rng, message, &mut out).expect("rsa sign");
+            key.sign(padding, &rng, message, &mut out)
+                .expect("rsa sign");
             out
         };
         match alg {
@@ -130,8 +168,18 @@ impl TestKeys {
             "RS384" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA384),
             "RS512" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA512),
             "PS256" => rsa_sign(&self.rsa, &signature::RSA_PSS_SHA256),
-            "ES256" => self.ec256.sign(&rng, message).expect("sign").as_ref().to_vec(),
-            "ES384" => self.ec384.sign(&rng, message).expect("sign").as_ref().to_vec(),
+            "ES256" => self
+                .ec256
+                .sign(&rng, message)
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
+            "ES384" => self
+                .ec384
+                .sign(&rng, message)
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
             "EdDSA" => self.ed.sign(message).as_ref().to_vec(),
             "OTHER-RS256" => rsa_sign(&self.other_rsa, &signature::RSA_PKCS1_SHA256),
             other => panic!("no test key for {other}"),
@@ -142,4 +190,36 @@ impl TestKeys {
         let key = hmac::Key::new(algorithm, self.secret.as_bytes());
         hmac::sign(&key, message).as_ref().to_vec()
     }
+}
+
+/// The first two segments of a token: base64url header, `.`, base64url
+/// claims.
+pub fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// Mints an HS256 token keyed with arbitrary bytes rather than the
+/// provider's secret.
+pub fn hs256_with_key(key: &[u8], header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+/// Replaces a token's claims and keeps its header and signature: a
+/// tampered token whose signature was good for the original claims.
+pub fn swap_claims(token: &str, claims: &Value) -> String {
+    let mut parts = token.split('.');
+    let header = parts.next().expect("a header segment");
+    let _claims = parts.next().expect("a claims segment");
+    let signature = parts.next().expect("a signature segment");
+    format!(
+        "{header}.{}.{signature}",
+        b64(claims.to_string().as_bytes())
+    )
 }
