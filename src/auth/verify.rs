@@ -68,10 +68,14 @@ struct Parts<'a> {
     signing_input: &'a str,
 }
 
-/// Splits a token into exactly three non-empty base64url segments.
+/// Splits a token into exactly three base64url segments.
 ///
 /// Only the URL-safe alphabet without padding is accepted (RFC 7515 section
-/// 2): `+`, `/`, `=` and whitespace make the token malformed.
+/// 2): `+`, `/`, `=` and whitespace make the token malformed. The header and
+/// claims must not be empty; the signature may be, because an unsecured JWT
+/// (RFC 7519 section 6) has none, and it must be counted as the disallowed
+/// `none` it is rather than as malformed. An empty signature never verifies
+/// under any real algorithm.
 fn split(token: &str) -> Option<Parts<'_>> {
     if !token
         .bytes()
@@ -81,7 +85,7 @@ fn split(token: &str) -> Option<Parts<'_>> {
     }
     let mut segments = token.split('.');
     let (header, claims, signature) = (segments.next()?, segments.next()?, segments.next()?);
-    if segments.next().is_some() || header.is_empty() || claims.is_empty() || signature.is_empty() {
+    if segments.next().is_some() || header.is_empty() || claims.is_empty() {
         return None;
     }
     let signing_input = &token[..header.len() + 1 + claims.len()];

@@ -117,14 +117,38 @@ impl TestKeys {
     /// Mints a token with any header; the signature uses the key that
     /// header's `alg` (and kid) would select.
     pub fn mint_with_header(&self, header: &Value, claims: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
         let alg = header["alg"].as_str().unwrap_or("HS256");
-        let signature = self.sign(alg, input.as_bytes());
+        self.mint_signed_by(alg, header, claims)
+    }
+
+    /// Mints a token whose header says one thing while `signer` (any name
+    /// [`TestKeys::sign`] knows, such as `"OTHER-RS256"`) makes the
+    /// signature.
+    pub fn mint_signed_by(&self, signer: &str, header: &Value, claims: &Value) -> String {
+        let input = signing_input(header, claims);
+        let signature = self.sign(signer, input.as_bytes());
         format!("{input}.{}", b64(&signature))
+    }
+
+    /// The big-endian modulus of the RSA key in the JWKS: what a confused
+    /// verifier might use as an HMAC secret.
+    pub fn rsa_modulus(&self) -> Vec<u8> {
+        let public = self.rsa.public_key();
+        public.modulus().big_endian_without_leading_zero().to_vec()
+    }
+
+    /// The public half of the RSA key that is not in the JWKS, as a JWK.
+    pub fn other_rsa_jwk(&self, kid: Option<&str>) -> Value {
+        let public = self.other_rsa.public_key();
+        let mut jwk = json!({
+            "kty": "RSA",
+            "n": b64(public.modulus().big_endian_without_leading_zero()),
+            "e": b64(public.exponent().big_endian_without_leading_zero()),
+        });
+        if let Some(kid) = kid {
+            jwk["kid"] = json!(kid);
+        }
+        jwk
     }
 
     /// Signs `message` as `alg` would with this key set.
@@ -166,4 +190,36 @@ impl TestKeys {
         let key = hmac::Key::new(algorithm, self.secret.as_bytes());
         hmac::sign(&key, message).as_ref().to_vec()
     }
+}
+
+/// The first two segments of a token: base64url header, `.`, base64url
+/// claims.
+pub fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// Mints an HS256 token keyed with arbitrary bytes rather than the
+/// provider's secret.
+pub fn hs256_with_key(key: &[u8], header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+/// Replaces a token's claims and keeps its header and signature: a
+/// tampered token whose signature was good for the original claims.
+pub fn swap_claims(token: &str, claims: &Value) -> String {
+    let mut parts = token.split('.');
+    let header = parts.next().expect("a header segment");
+    let _claims = parts.next().expect("a claims segment");
+    let signature = parts.next().expect("a signature segment");
+    format!(
+        "{header}.{}.{signature}",
+        b64(claims.to_string().as_bytes())
+    )
 }

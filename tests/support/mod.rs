@@ -1,12 +1,15 @@
 //! Test harness: a real tollgate on 127.0.0.1:0 in front of a real hyper
 //! upstream, with real keys and tokens minted here, independently of the
 //! crate under test (signatures come straight from aws-lc-rs).
-#![allow(dead_code, unreachable_pub)]
+// Every test file compiles this module whole and uses only part of it, so
+// unused items and re-exports are expected in any one of them.
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod keys;
 pub mod upstream;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -20,7 +23,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use self::keys::{TestKeys, claims, now};
+pub use self::keys::{TestKeys, claims, hs256_with_key, now, swap_claims};
 pub use self::upstream::Upstream;
 
 /// The issuer and audience every test config uses.
@@ -34,13 +37,33 @@ pub fn keys() -> &'static TestKeys {
     KEYS.get_or_init(TestKeys::generate)
 }
 
+/// The algorithms the test provider accepts unless told otherwise: every
+/// one the test keys can sign.
+pub const ALGORITHMS: [&str; 10] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA",
+];
+
 /// Builds a tollgate config for the tests.
 pub struct Harness {
     upstream: String,
     account_store: Option<String>,
+    algorithms: Vec<String>,
+    leeway: String,
+    /// The HMAC secret handed over as `TEST_JWT_SECRET`; `None` leaves
+    /// `secret_env` out of the provider.
+    secret: Option<String>,
+    jwks: Jwks,
     extra_provider: String,
     rules: String,
     extra: String,
+}
+
+/// Where the provider's JWKS comes from.
+enum Jwks {
+    /// The test keys' JWKS plus any extra keys, written next to the config.
+    Generated(Vec<Value>),
+    /// A file the test supplies (the interop fixtures).
+    File(PathBuf),
 }
 
 impl Harness {
@@ -50,6 +73,10 @@ impl Harness {
         Harness {
             upstream: format!("http://{upstream}"),
             account_store: None,
+            algorithms: ALGORITHMS.iter().map(|alg| (*alg).to_owned()).collect(),
+            leeway: "5s".to_owned(),
+            secret: Some(keys().secret_text()),
+            jwks: Jwks::Generated(Vec::new()),
             extra_provider: String::new(),
             rules: DEFAULT_RULES.to_owned(),
             extra: String::new(),
@@ -70,7 +97,48 @@ impl Harness {
         self
     }
 
-    /// Adds lines to the provider table (`leeway = "0s"`, say).
+    /// Sets the provider's clock-skew leeway (`"0s"`, say); 5 s otherwise.
+    pub fn with_leeway(mut self, leeway: &str) -> Self {
+        self.leeway = leeway.to_owned();
+        self
+    }
+
+    /// Replaces the provider's algorithm allowlist.
+    pub fn with_algorithms(mut self, algorithms: &[&str]) -> Self {
+        self.algorithms = algorithms.iter().map(|alg| (*alg).to_owned()).collect();
+        self
+    }
+
+    /// Replaces the HMAC secret the provider reads from its env variable.
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Leaves the HMAC secret out, for a provider that trusts public keys
+    /// only (config refuses a secret no allowed algorithm would use).
+    pub fn without_secret(mut self) -> Self {
+        self.secret = None;
+        self
+    }
+
+    /// Uses this JWKS file instead of the test keys' JWKS.
+    pub fn with_jwks_file(mut self, path: &Path) -> Self {
+        self.jwks = Jwks::File(path.to_owned());
+        self
+    }
+
+    /// Adds a key to the generated JWKS, after the test keys.
+    pub fn with_extra_jwk(mut self, jwk: Value) -> Self {
+        if let Jwks::Generated(extra) = &mut self.jwks {
+            extra.push(jwk);
+        }
+        self
+    }
+
+    /// Adds lines to the provider table (`roles_claim = "..."`, say); keys
+    /// the harness already writes have their own `with_` setter, because
+    /// TOML refuses a key given twice.
     pub fn with_provider_lines(mut self, lines: &str) -> Self {
         self.extra_provider.push_str(lines);
         self.extra_provider.push('\n');
@@ -90,11 +158,34 @@ impl Harness {
         self
     }
 
-    /// Renders the config text; the JWKS is written to `dir`.
-    pub fn render(&self, dir: &std::path::Path) -> String {
-        let jwks = dir.join("jwks.json");
-        std::fs::write(&jwks, keys().jwks().to_string()).expect("write jwks");
+    /// Renders the config text; a generated JWKS is written to `dir`.
+    pub fn render(&self, dir: &Path) -> String {
+        let jwks = match &self.jwks {
+            Jwks::Generated(extra) => {
+                let mut set = keys().jwks();
+                if let Some(list) = set["keys"].as_array_mut() {
+                    list.extend(extra.iter().cloned());
+                }
+                let path = dir.join("jwks.json");
+                std::fs::write(&path, set.to_string()).expect("write jwks");
+                path
+            }
+            Jwks::File(path) => path.clone(),
+        };
+        // TOML basic strings treat `\` as an escape; `/` works on every
+        // platform the tests run on.
         let jwks = jwks.display().to_string().replace('\\', "/");
+        let algorithms = self
+            .algorithms
+            .iter()
+            .map(|alg| format!("\"{alg}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let secret_env = if self.secret.is_some() {
+            "secret_env = \"TEST_JWT_SECRET\""
+        } else {
+            ""
+        };
         format!(
             r#"service = "game-api"
 [listen]
@@ -110,10 +201,10 @@ timeout = "2s"
 name = "accounts"
 issuer = "{ISSUER}"
 audiences = ["{AUDIENCE}"]
-algorithms = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
-secret_env = "TEST_JWT_SECRET"
+algorithms = [{algorithms}]
+{secret_env}
 jwks_file = "{jwks}"
-leeway = "5s"
+leeway = "{leeway}"
 {extra_provider}
 [providers.claim_to_headers]
 "X-User-Id" = "sub"
@@ -127,6 +218,7 @@ access = true
 {extra}"#,
             upstream = self.upstream,
             account_store = self.account_store.clone().unwrap_or_default(),
+            leeway = self.leeway,
             extra_provider = self.extra_provider,
             rules = self.rules,
             extra = self.extra,
@@ -137,10 +229,13 @@ access = true
     pub async fn start(self) -> Tollgate {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = self.render(dir.path());
-        let settings = tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
-        let secret = keys().secret_text();
+        let settings =
+            tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
+        let secret = self.secret;
         let running = tollgate::start(settings, &move |name| {
-            (name == "TEST_JWT_SECRET").then(|| secret.clone())
+            (name == "TEST_JWT_SECRET")
+                .then(|| secret.clone())
+                .flatten()
         })
         .await
         .expect("tollgate starts");
@@ -257,6 +352,24 @@ pub fn metric_matching(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The verdict metric's name.
+pub const VERDICTS: &str = "tollgate_token_verdicts_total";
+
+/// Reads how many verdicts one provider (`"none"` when none was picked)
+/// gave for one reason (`"ok"` for a pass).
+pub fn verdicts(text: &str, provider: &str, reason: &str) -> f64 {
+    metric_matching(
+        text,
+        VERDICTS,
+        &[("provider", provider), ("reason", reason)],
+    )
+}
+
+/// Sums every verdict, whatever the provider and reason.
+pub fn all_verdicts(text: &str) -> f64 {
+    metric_matching(text, VERDICTS, &[])
 }
 
 type TestClient = Client<HttpConnector, Full<Bytes>>;
