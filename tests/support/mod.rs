@@ -319,6 +319,23 @@ impl Tollgate {
         metric_value(&self.metrics().await, sample)
     }
 
+    /// Publishes a new snapshot built from `harness`, as a reload would;
+    /// returns the new generation.
+    pub fn reload(&self, harness: Harness) -> u64 {
+        let text = harness.render(self._dir.path());
+        let settings =
+            tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
+        let secret = harness.secret;
+        self.running()
+            .state()
+            .reload(settings, &move |name| {
+                (name == "TEST_JWT_SECRET")
+                    .then(|| secret.clone())
+                    .flatten()
+            })
+            .expect("reload succeeds")
+    }
+
     /// Stops it, draining in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(running) = self.running.take() {
