@@ -1,7 +1,7 @@
 //! Test harness: a real tollgate on 127.0.0.1:0 in front of a real hyper
 //! upstream, with real keys and tokens minted here, independently of the
 //! crate under test (signatures come straight from aws-lc-rs).
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod keys;
 pub mod upstream;
@@ -137,7 +137,8 @@ access = true
     pub async fn start(self) -> Tollgate {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = self.render(dir.path());
-        let settings = tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
+        let settings =
+            tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
         let secret = keys().secret_text();
         let running = tollgate::start(settings, &move |name| {
             (name == "TEST_JWT_SECRET").then(|| secret.clone())

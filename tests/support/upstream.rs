@@ -40,7 +40,9 @@ impl Upstream {
 
     /// Starts an upstream with a behaviour.
     pub async fn with(behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
@@ -76,7 +78,10 @@ impl Upstream {
     }
 }
 
-async fn answer(request: Request<Incoming>, behaviour: Behaviour) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    request: Request<Incoming>,
+    behaviour: Behaviour,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if let Some(delay) = behaviour.delay {
         tokio::time::sleep(delay).await;
     }
@@ -94,7 +99,12 @@ async fn answer(request: Request<Incoming>, behaviour: Behaviour) -> Result<Resp
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let version = format!("{:?}", request.version());
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let echo = json!({
         "method": method,
         "path": path,
@@ -105,8 +115,9 @@ async fn answer(request: Request<Incoming>, behaviour: Behaviour) -> Result<Resp
     });
     let mut response = Response::new(Full::new(Bytes::from(echo.to_string())));
     *response.status_mut() = behaviour.status.unwrap_or(StatusCode::OK);
-    response
-        .headers_mut()
-        .insert("content-type", http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
