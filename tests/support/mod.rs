@@ -3,6 +3,7 @@
 //! crate under test (signatures come straight from aws-lc-rs).
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod binary;
 pub mod keys;
 pub mod upstream;
 
