@@ -64,6 +64,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(path: PathBuf) -> ExitCode {
+    // Hooked first: until a handler is installed, SIGTERM takes its
+    // default action and kills the process without draining, and an
+    // orchestrator may send it the moment the process exists.
+    let signalled = shutdown_signal();
+
     let settings = match config::from_file(&path) {
         Ok(settings) => settings,
         Err(error) => {
@@ -93,30 +98,40 @@ async fn run(path: PathBuf) -> ExitCode {
         }
     };
 
-    wait_for_signal().await;
+    signalled.await;
     tracing::info!("shutdown started; draining in-flight requests");
     running.shutdown().await;
     tracing::info!("shutdown complete");
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
+/// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+///
+/// The handlers are installed by this call, not when the future is first
+/// polled, so signals that arrive while tollgate starts are not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            let (Ok(mut term), Ok(mut interrupt)) = (term, interrupt) else {
+                // Without the handlers, Ctrl-C is still worth honouring.
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

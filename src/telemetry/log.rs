@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
@@ -128,26 +129,46 @@ where
         event.record(&mut fields);
         let mut fields = fields.0;
 
-        let mut line = Map::new();
         let now = humantime::format_rfc3339_micros(SystemTime::now());
-        line.insert("timestamp".into(), Value::String(now.to_string()));
-        line.insert(
-            "level".into(),
-            Value::String(event.metadata().level().to_string()),
-        );
-        line.insert("service".into(), Value::String(self.service.to_string()));
-        for key in ["user_id", "request_id", "message"] {
-            line.insert(key.into(), fields.remove(key).unwrap_or(Value::Null));
+        let mut head = vec![
+            ("timestamp", Value::String(now.to_string())),
+            ("level", Value::String(event.metadata().level().to_string())),
+            ("service", Value::String(self.service.to_string())),
+        ];
+        // A field may not overwrite what every line promises.
+        for (key, _) in &head {
+            fields.remove(*key);
         }
-        line.extend(fields);
-        line.insert(
+        for key in ["user_id", "request_id", "message"] {
+            head.push((key, fields.remove(key).unwrap_or(Value::Null)));
+        }
+        fields.insert(
             "target".into(),
             Value::String(event.metadata().target().into()),
         );
 
-        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
+        let text = to_line(&head, &fields).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")
     }
+}
+
+/// Writes `head` then `rest` as one JSON object, keeping that order.
+///
+/// By hand because serde_json's `Map` sorts its keys, which would put
+/// `timestamp` mid-line behind fields like `admin.addr`.
+fn to_line(head: &[(&str, Value)], rest: &Map<String, Value>) -> serde_json::Result<String> {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::new(&mut out);
+    let mut map = serializer.serialize_map(Some(head.len() + rest.len()))?;
+    for (key, value) in head {
+        map.serialize_entry(key, value)?;
+    }
+    for (key, value) in rest {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()?;
+    // serde_json writes only valid UTF-8.
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Collects fields into a JSON object.

@@ -5,6 +5,7 @@
 // unused items and re-exports are expected in any one of them.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod binary;
 pub mod keys;
 pub mod upstream;
 
