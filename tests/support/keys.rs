@@ -25,7 +25,10 @@ pub struct TestKeys {
 
 /// The current Unix time in seconds.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
 /// Good claims for `sub`: right issuer and audience, an hour to live.
@@ -53,8 +56,10 @@ impl TestKeys {
         aws_lc_rs::rand::fill(&mut secret).expect("random");
         TestKeys {
             rsa: rsa::KeyPair::generate(rsa::KeySize::Rsa2048).expect("rsa key"),
-            ec256: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("p256"),
-            ec384: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).expect("p384"),
+            ec256: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .expect("p256"),
+            ec384: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                .expect("p384"),
             ed: Ed25519KeyPair::generate().expect("ed25519"),
             secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
             other_rsa: rsa::KeyPair::generate(rsa::KeySize::Rsa2048).expect("rsa key"),
@@ -71,7 +76,11 @@ impl TestKeys {
         let public = self.rsa.public_key();
         let ec = |key: &EcdsaKeyPair, crv: &str, size: usize| {
             let point = key.public_key().as_ref();
-            (crv.to_owned(), b64(&point[1..1 + size]), b64(&point[1 + size..]))
+            (
+                crv.to_owned(),
+                b64(&point[1..1 + size]),
+                b64(&point[1 + size..]),
+            )
         };
         let (c256, x256, y256) = ec(&self.ec256, "P-256", 32);
         let (c384, x384, y384) = ec(&self.ec384, "P-384", 48);
@@ -108,7 +117,11 @@ impl TestKeys {
     /// Mints a token with any header; the signature uses the key that
     /// header's `alg` (and kid) would select.
     pub fn mint_with_header(&self, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         let alg = header["alg"].as_str().unwrap_or("HS256");
         let signature = self.sign(alg, input.as_bytes());
         format!("{input}.{}", b64(&signature))
@@ -119,7 +132,8 @@ impl TestKeys {
         let rng = SystemRandom::new();
         let rsa_sign = |key: &rsa::KeyPair, padding: &'static dyn signature::RsaEncoding| {
             let mut out = vec![0u8; key.public_modulus_len()];
-            key.sign(padding, &rng, message, &mut out).expect("rsa sign");
+            key.sign(padding, &rng, message, &mut out)
+                .expect("rsa sign");
             out
         };
         match alg {
@@ -130,8 +144,18 @@ impl TestKeys {
             "RS384" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA384),
             "RS512" => rsa_sign(&self.rsa, &signature::RSA_PKCS1_SHA512),
             "PS256" => rsa_sign(&self.rsa, &signature::RSA_PSS_SHA256),
-            "ES256" => self.ec256.sign(&rng, message).expect("sign").as_ref().to_vec(),
-            "ES384" => self.ec384.sign(&rng, message).expect("sign").as_ref().to_vec(),
+            "ES256" => self
+                .ec256
+                .sign(&rng, message)
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
+            "ES384" => self
+                .ec384
+                .sign(&rng, message)
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
             "EdDSA" => self.ed.sign(message).as_ref().to_vec(),
             "OTHER-RS256" => rsa_sign(&self.other_rsa, &signature::RSA_PKCS1_SHA256),
             other => panic!("no test key for {other}"),
