@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 use super::Body;
 
@@ -22,7 +23,8 @@ use super::Body;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits up to `drain` for in-flight requests to finish.
+/// accepting, waits up to `drain` for in-flight requests to finish, and
+/// closes the connections still open.
 ///
 /// Generic over the handler so that the proxy and the admin listener, and
 /// the demo's stand-in services, share one accept loop.
@@ -41,10 +43,15 @@ pub async fn serve<H, F>(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
+    // Connection tasks live in a set, not detached, so that the ones still
+    // busy at the drain deadline can be cut off instead of outliving `serve`.
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
 
     loop {
         let (stream, remote) = tokio::select! {
+            // Reap finished connections, so the set holds only live ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
@@ -68,7 +75,7 @@ pub async fn serve<H, F>(
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(client.addr = %remote, error = %error, "connection ended with an error");
             }
@@ -82,4 +89,5 @@ pub async fn serve<H, F>(
             tracing::warn!(drain_timeout = ?drain, "drain deadline passed; closing remaining connections");
         }
     }
+    connections.shutdown().await;
 }

@@ -8,6 +8,7 @@
 pub mod binary;
 pub mod keys;
 pub mod upstream;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use tokio::net::TcpStream;
 
 pub use self::keys::{TestKeys, claims, hs256_with_key, now, swap_claims};
 pub use self::upstream::Upstream;
+pub use self::wire::RawConnection;
 
 /// The issuer and audience every test config uses.
 pub const ISSUER: &str = "https://accounts.chessmate.test";
@@ -47,6 +49,8 @@ pub const ALGORITHMS: [&str; 10] = [
 /// Builds a tollgate config for the tests.
 pub struct Harness {
     upstream: String,
+    upstream_timeout: String,
+    drain_timeout: String,
     account_store: Option<String>,
     algorithms: Vec<String>,
     leeway: String,
@@ -73,6 +77,8 @@ impl Harness {
     pub fn new(upstream: SocketAddr) -> Self {
         Harness {
             upstream: format!("http://{upstream}"),
+            upstream_timeout: "2s".to_owned(),
+            drain_timeout: "2s".to_owned(),
             account_store: None,
             algorithms: ALGORITHMS.iter().map(|alg| (*alg).to_owned()).collect(),
             leeway: "5s".to_owned(),
@@ -87,6 +93,19 @@ impl Harness {
     /// Points the upstream URL anywhere (a closed port, say).
     pub fn with_upstream_url(mut self, url: &str) -> Self {
         self.upstream = url.to_owned();
+        self
+    }
+
+    /// Sets how long tollgate waits for the upstream's response head
+    /// (default 2 s); a short one keeps timeout tests short.
+    pub fn with_upstream_timeout(mut self, timeout: &str) -> Self {
+        self.upstream_timeout = timeout.to_owned();
+        self
+    }
+
+    /// Sets how long shutdown waits for in-flight requests (default 2 s).
+    pub fn with_drain_timeout(mut self, timeout: &str) -> Self {
+        self.drain_timeout = timeout.to_owned();
         self
     }
 
@@ -191,12 +210,12 @@ impl Harness {
             r#"service = "game-api"
 [listen]
 address = "127.0.0.1:0"
-drain_timeout = "2s"
+drain_timeout = "{drain_timeout}"
 [admin]
 address = "127.0.0.1:0"
 [upstream]
 url = "{upstream}"
-timeout = "2s"
+timeout = "{upstream_timeout}"
 {account_store}
 [[providers]]
 name = "accounts"
@@ -218,6 +237,8 @@ level = "warn"
 access = true
 {extra}"#,
             upstream = self.upstream,
+            upstream_timeout = self.upstream_timeout,
+            drain_timeout = self.drain_timeout,
             account_store = self.account_store.clone().unwrap_or_default(),
             leeway = self.leeway,
             extra_provider = self.extra_provider,
@@ -492,6 +513,44 @@ impl Answer {
     pub fn upstream_path(&self) -> String {
         self.json()["path"].as_str().unwrap_or_default().to_owned()
     }
+}
+
+/// Sends one request over a fresh HTTP/2 connection with prior knowledge
+/// (h2c, no upgrade dance) and reads the whole response. The URI must be
+/// absolute: HTTP/2 carries the authority in the request, not in `Host`.
+pub async fn send_h2<B>(addr: SocketAddr, request: Request<B>) -> Answer
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(connection);
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .expect("answer within 10s")
+        .expect("h2 response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body read").to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Returns an address nothing listens on (bound, read, then released), for
+/// a target that refuses connections.
+pub async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    listener.local_addr().expect("closed port address")
 }
 
 /// Sends raw bytes over TCP and returns what came back until the server

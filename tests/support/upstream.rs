@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// How the stand-in answers.
@@ -26,7 +27,8 @@ pub struct Behaviour {
 }
 
 /// A running stand-in service that echoes what it received as JSON:
-/// `{"method", "path", "query", "headers": {name: [values]}, "body_len"}`.
+/// `{"method", "path", "query", "headers": {name: [values]}, "body_len",
+/// "trailers": {name: [values]} or null}`.
 pub struct Upstream {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
@@ -67,6 +69,36 @@ impl Upstream {
         Upstream { addr, hits }
     }
 
+    /// Starts an upstream that accepts WebSocket handshakes: it answers
+    /// `101`, sends [`WEBSOCKET_GREETING`], then echoes every byte back.
+    /// Requests that are not handshakes get the usual JSON echo.
+    pub async fn websocket() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        switch_or_answer(request)
+                    });
+                    let _ = Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, hits }
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -78,6 +110,53 @@ impl Upstream {
     }
 }
 
+/// What the WebSocket upstream sends first after switching protocols, so a
+/// test sees bytes flow upstream to downstream before it sends any.
+pub const WEBSOCKET_GREETING: &[u8] = b"hello from upstream\n";
+
+async fn switch_or_answer(
+    mut request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let is_handshake = request
+        .headers()
+        .get(http::header::UPGRADE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !is_handshake {
+        return answer(request, Behaviour::default()).await;
+    }
+
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let mut io = TokioIo::new(upgraded);
+        if io.write_all(WEBSOCKET_GREETING).await.is_err() {
+            return;
+        }
+        let mut buffer = [0u8; 4096];
+        // Ends when the peer closes or the connection fails.
+        while let Ok(read) = io.read(&mut buffer).await {
+            if read == 0 || io.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::UPGRADE,
+        http::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("upgrade"),
+    );
+    Ok(response)
+}
+
 async fn answer(
     request: Request<Incoming>,
     behaviour: Behaviour,
@@ -85,26 +164,18 @@ async fn answer(
     if let Some(delay) = behaviour.delay {
         tokio::time::sleep(delay).await;
     }
-    let mut headers = Map::new();
-    for name in request.headers().keys() {
-        let values = request
-            .headers()
-            .get_all(name)
-            .iter()
-            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        headers.insert(name.as_str().to_owned(), Value::Array(values));
-    }
+    let headers = header_json(request.headers());
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let version = format!("{:?}", request.version());
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let (body, trailers) = match request.into_body().collect().await {
+        Ok(collected) => {
+            let trailers = collected.trailers().map(header_json);
+            (collected.to_bytes(), trailers)
+        }
+        Err(_) => (Bytes::new(), None),
+    };
     let echo = json!({
         "method": method,
         "path": path,
@@ -112,6 +183,7 @@ async fn answer(
         "version": version,
         "headers": headers,
         "body_len": body.len(),
+        "trailers": trailers,
     });
     let mut response = Response::new(Full::new(Bytes::from(echo.to_string())));
     *response.status_mut() = behaviour.status.unwrap_or(StatusCode::OK);
@@ -120,4 +192,18 @@ async fn answer(
         http::HeaderValue::from_static("application/json"),
     );
     Ok(response)
+}
+
+/// Renders headers as `{name: [values]}`.
+fn header_json(headers: &http::HeaderMap) -> Value {
+    let mut map = Map::new();
+    for name in headers.keys() {
+        let values = headers
+            .get_all(name)
+            .iter()
+            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        map.insert(name.as_str().to_owned(), Value::Array(values));
+    }
+    Value::Object(map)
 }
