@@ -71,7 +71,7 @@ pub async fn start(
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let proxy = Arc::new(Proxy::new(state.clone()));
+    let proxy = Arc::new(Proxy::new(state.clone(), watcher.clone()));
     let handler = Arc::new(move |request, client| {
         let proxy = proxy.clone();
         async move { proxy.handle(request, client).await }

@@ -14,11 +14,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderValue};
-use http::{Request, Response, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
+use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub use self::forward::Forwarder;
 use self::respond::{ForwardFailure, Refusal, Target};
@@ -71,18 +73,28 @@ pub struct Proxy {
     forwarder: Forwarder,
     upstream_metrics: TargetMetrics,
     account_store_metrics: TargetMetrics,
+    closing: watch::Receiver<bool>,
 }
 
-/// What the access log line says about one request.
-struct Record<'a> {
-    rule: &'a str,
+/// What one request has gathered on its way, for the access log line and
+/// the request metrics.
+struct Exchange {
+    request_id: HeaderValue,
+    started: Instant,
+    method: Method,
+    /// The normalised path once routing succeeded, the raw one before.
+    path: String,
+    /// The rule's position in the snapshot, once one was picked.
+    rule: Option<usize>,
+    /// `ok`, the refusal reason, or `-` when no token was needed.
     verdict: &'static str,
-    user_id: Option<&'a str>,
+    identity: Option<Arc<Identity>>,
 }
 
 impl Proxy {
-    /// Builds the proxy over a state.
-    pub fn new(state: Arc<State>) -> Self {
+    /// Builds the proxy over a state; `closing` turns true when shutdown
+    /// starts, which ends upgraded connections after the drain deadline.
+    pub fn new(state: Arc<State>, closing: watch::Receiver<bool>) -> Self {
         let upstream_metrics = state.metrics.target("upstream");
         let account_store_metrics = state.metrics.target("account_store");
         Proxy {
@@ -90,104 +102,80 @@ impl Proxy {
             forwarder: Forwarder::new(),
             upstream_metrics,
             account_store_metrics,
+            closing,
         }
     }
 
     /// Answers one request: forwards it, or refuses it.
-    pub async fn handle(
+    pub async fn handle(&self, request: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+        let snapshot = self.state.load();
+        let mut exchange = Exchange {
+            request_id: headers::request_id(request.headers()),
+            started: Instant::now(),
+            method: request.method().clone(),
+            path: String::new(),
+            rule: None,
+            verdict: "-",
+            identity: None,
+        };
+
+        let span = tracing::debug_span!(
+            "request",
+            request_id = exchange.request_id.to_str().unwrap_or("-")
+        );
+        let response = self
+            .pass(request, client, &snapshot, &mut exchange)
+            .instrument(span)
+            .await;
+
+        self.record(&snapshot, &exchange, &response);
+        with_request_id(response, exchange.request_id)
+    }
+
+    /// Scrubs, routes, decides and forwards; any refusal on the way is
+    /// answered through [`respond::respond`].
+    async fn pass(
         &self,
         mut request: Request<Incoming>,
         client: SocketAddr,
+        snapshot: &Snapshot,
+        exchange: &mut Exchange,
     ) -> Response<Body> {
-        let started = Instant::now();
-        let snapshot = self.state.load();
-
         // Scrub first, on every route: nothing the client sent may survive
         // as identity, whatever happens next.
-        let request_id = headers::request_id(request.headers());
         headers::scrub_identity(request.headers_mut(), &snapshot.identity_names);
 
         // Route on the normalised path; the query never takes part.
-        let path = match auth::path::normalize(request.uri().path()) {
+        exchange.path = match auth::path::normalize(request.uri().path()) {
             Ok(path) => path.into_owned(),
             Err(error) => {
                 tracing::debug!(error = %error, "request path refused");
-                let response = respond::respond(Refusal::BadPath(error), &snapshot);
-                let record = Record {
-                    rule: "none",
-                    verdict: "-",
-                    user_id: None,
-                };
-                return self.finish(
-                    response,
-                    &request,
-                    &snapshot,
-                    None,
-                    record,
-                    &request_id,
-                    started,
-                );
+                exchange.path = request.uri().path().to_owned();
+                return respond::respond(Refusal::BadPath(error), snapshot);
             }
         };
-        let (rule_at, rule) = snapshot.rules.find_at(request.method(), &path);
+        let (at, rule) = snapshot.rules.find_at(request.method(), &exchange.path);
+        exchange.rule = Some(at);
 
         // Decide.
-        let identity = match self.decide(&request, rule, &snapshot) {
-            Ok(identity) => identity,
-            Err(reason) => {
-                let response = respond::respond(Refusal::Token(reason), &snapshot);
-                let record = Record {
-                    rule: &rule.name,
-                    verdict: reason.as_str(),
-                    user_id: None,
-                };
-                return self.finish(
-                    response,
-                    &request,
-                    &snapshot,
-                    Some(rule_at),
-                    record,
-                    &request_id,
-                    started,
-                );
+        match self.decide(&request, rule, snapshot) {
+            Ok(identity) => {
+                exchange.verdict = if identity.is_some() { "ok" } else { "-" };
+                exchange.identity = identity;
             }
-        };
+            Err(reason) => {
+                exchange.verdict = reason.as_str();
+                return respond::respond(Refusal::Token(reason), snapshot);
+            }
+        }
 
         // Forward.
         let target = match rule.target {
             RuleTarget::AccountStore => Target::AccountStore,
             _ => Target::Upstream,
         };
-        let verdict = if identity.is_some() { "ok" } else { "-" };
-        let user_id = identity.as_ref().map(|id| id.subject.to_string());
-        let method = request.method().clone();
-        let response = self
-            .forward(
-                request,
-                client,
-                &path,
-                identity.as_deref(),
-                &request_id,
-                target,
-                &snapshot,
-            )
-            .await;
-        let record = Record {
-            rule: &rule.name,
-            verdict,
-            user_id: user_id.as_deref(),
-        };
-        self.record(
-            &snapshot,
-            Some(rule_at),
-            &response,
-            &method,
-            &path,
-            record,
-            &request_id,
-            started,
-        );
-        with_request_id(response, request_id)
+        self.forward(request, client, exchange, target, snapshot)
+            .await
     }
 
     /// Checks the token a protected rule needs; public and account store
@@ -206,18 +194,18 @@ impl Proxy {
         let token = match auth::bearer_token(request.headers(), max) {
             Ok(token) => token,
             Err(reason) => {
+                tracing::debug!(reason = reason.as_str(), "token refused");
                 snapshot.count_verdict(None, Some(reason));
                 return Err(reason);
             }
         };
 
-        let now = unix_now();
         let (verdict, cached) = auth::authenticate(
             token,
             &snapshot.providers,
             &self.state.cache,
             snapshot.generation,
-            now,
+            unix_now(),
         );
         match cached {
             CacheOutcome::Hit => self.state.metrics.cache_hits.increment(1),
@@ -233,6 +221,7 @@ impl Proxy {
             }
         };
         if !roles.is_empty() && !identity.has_any_role(roles) {
+            tracing::debug!(user_id = &*identity.subject, "role missing");
             snapshot.count_verdict(Some(identity.provider), Some(Reason::InsufficientRole));
             return Err(Reason::InsufficientRole);
         }
@@ -241,14 +230,11 @@ impl Proxy {
     }
 
     /// Rewrites the request for the target and sends it.
-    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         mut request: Request<Incoming>,
         client: SocketAddr,
-        path: &str,
-        identity: Option<&Identity>,
-        request_id: &HeaderValue,
+        exchange: &Exchange,
         target: Target,
         snapshot: &Snapshot,
     ) -> Response<Body> {
@@ -260,24 +246,26 @@ impl Proxy {
             let authority = request.uri().authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
-        let Some(uri) = forward::target_uri(base, path, request.uri().query()) else {
-            return respond::respond(
-                Refusal::BadPath(auth::path::PathError::NotAbsolute),
-                snapshot,
-            );
+        let Some(uri) = forward::target_uri(base, &exchange.path, request.uri().query()) else {
+            let refusal = Refusal::BadPath(auth::path::PathError::NotAbsolute);
+            return respond::respond(refusal, snapshot);
         };
 
-        let upgrade = headers::websocket_upgrade(request.headers());
+        // Only an HTTP/1.1 request can switch protocols; anything else
+        // that names an upgrade has it stripped as hop-by-hop.
+        let upgrade = (request.version() == Version::HTTP_11)
+            .then(|| headers::websocket_upgrade(request.headers()))
+            .flatten();
         let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
-        if let Some(identity) = identity {
+        if let Some(identity) = &exchange.identity {
             for (name, value) in &identity.headers {
                 headers.insert(name.clone(), value.clone());
             }
         }
         headers::set_forwarding(headers, client.ip(), "http", host);
-        headers.insert(REQUEST_ID, request_id.clone());
+        headers.insert(REQUEST_ID, exchange.request_id.clone());
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
 
@@ -289,13 +277,13 @@ impl Proxy {
             }
         };
 
-        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(downstream) = downstream_upgrade {
+        match (response.status(), downstream_upgrade) {
+            (StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) => {
                 let upstream = hyper::upgrade::on(&mut response);
-                forward::spawn_tunnel(downstream, upstream);
+                let drain = snapshot.settings.listen.drain_timeout;
+                forward::spawn_tunnel(downstream, upstream, self.closing.clone(), drain);
             }
-        } else {
-            headers::remove_hop_by_hop(response.headers_mut(), None);
+            _ => headers::remove_hop_by_hop(response.headers_mut(), None),
         }
         response.map(|body| body.boxed())
     }
@@ -316,67 +304,34 @@ impl Proxy {
         }
     }
 
-    /// Records a refusal made before forwarding, and returns it.
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        response: Response<Body>,
-        request: &Request<Incoming>,
-        snapshot: &Snapshot,
-        rule_at: Option<usize>,
-        record: Record<'_>,
-        request_id: &HeaderValue,
-        started: Instant,
-    ) -> Response<Body> {
-        let path = request.uri().path();
-        self.record(
-            snapshot,
-            rule_at,
-            &response,
-            request.method(),
-            path,
-            record,
-            request_id,
-            started,
-        );
-        with_request_id(response, request_id.clone())
-    }
-
     /// Writes the access log line and the request metrics.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        snapshot: &Snapshot,
-        rule_at: Option<usize>,
-        response: &Response<Body>,
-        method: &http::Method,
-        path: &str,
-        record: Record<'_>,
-        request_id: &HeaderValue,
-        started: Instant,
-    ) {
-        let elapsed = started.elapsed();
+    fn record(&self, snapshot: &Snapshot, exchange: &Exchange, response: &Response<Body>) {
+        let elapsed = exchange.started.elapsed();
         self.state
             .metrics
             .request_duration
             .record(elapsed.as_secs_f64());
-        let outcome = outcome_of(response);
-        snapshot.count_outcome(rule_at, outcome);
+        snapshot.count_outcome(exchange.rule, outcome_of(response));
 
-        if snapshot.settings.log.access {
-            tracing::info!(
-                target: "tollgate::access",
-                request_id = request_id.to_str().unwrap_or("-"),
-                user_id = record.user_id,
-                http.method = %method,
-                http.path = path,
-                http.status = response.status().as_u16(),
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                rule = record.rule,
-                verdict = record.verdict,
-                "request"
-            );
+        if !snapshot.settings.log.access {
+            return;
         }
+        let rule = exchange
+            .rule
+            .and_then(|at| snapshot.rules.rules().get(at))
+            .map_or("none", |rule| &rule.name);
+        tracing::info!(
+            target: "tollgate::access",
+            request_id = exchange.request_id.to_str().unwrap_or("-"),
+            user_id = exchange.identity.as_ref().map(|id| &*id.subject),
+            http.method = %exchange.method,
+            http.path = exchange.path,
+            http.status = response.status().as_u16(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            rule,
+            verdict = exchange.verdict,
+            "request"
+        );
     }
 }
 

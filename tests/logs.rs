@@ -231,9 +231,17 @@ async fn a_refused_token_is_logged_at_debug_not_warn_or_error() {
         .filter(|line| line["message"] == "token refused")
         .collect();
     assert_eq!(refusals.len(), sent.len(), "{}", output.stdout_text());
+    let access_ids: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["message"] == "request")
+        .map(|line| &line["request_id"])
+        .collect();
     for line in refusals {
         assert_eq!(line["level"], "DEBUG", "{line}");
         assert_eq!(line["reason"], "bad_signature", "{line}");
+        // The request span ties the refusal to its access line.
+        assert!(line["request_id"].is_string(), "{line}");
+        assert!(access_ids.contains(&&line["request_id"]), "{line}");
     }
     let loud: Vec<&Value> = lines.iter().filter(|line| is_warn_or_error(line)).collect();
     assert!(loud.is_empty(), "warn or error lines: {loud:?}");

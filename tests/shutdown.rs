@@ -86,3 +86,55 @@ async fn a_request_still_running_at_the_drain_deadline_is_cut_off() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+/// Reads until the peer closes; `None` when it has not closed in time.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let reading = async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => seen.extend_from_slice(&buffer[..read]),
+            }
+        }
+    };
+    tokio::time::timeout(within, reading).await.ok()?;
+    Some(seen)
+}
+
+#[tokio::test]
+async fn an_open_websocket_is_closed_once_the_drain_deadline_passes() {
+    let upstream = Upstream::websocket().await;
+    let tollgate = Harness::new(upstream.addr())
+        .with_drain_timeout("300ms")
+        .start()
+        .await;
+    let token = support::keys().mint("HS256", &support::claims("alice"));
+    let bearer = format!("Authorization: Bearer {token}");
+    let handshake = request_head(
+        "GET",
+        "/api/live",
+        &[
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+            &bearer,
+        ],
+    );
+    let mut stream = TcpStream::connect(tollgate.addr()).await.expect("connect");
+    stream.write_all(&handshake).await.expect("handshake");
+    let mut head = vec![0u8; 12];
+    stream.read_exact(&mut head).await.expect("status line");
+    assert_eq!(&head, b"HTTP/1.1 101", "{}", String::from_utf8_lossy(&head));
+
+    tollgate.shutdown().await;
+
+    // The tunnel outlives the listener by at most the drain deadline.
+    let rest = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    assert!(
+        rest.is_some(),
+        "the tunnel was still open 3 s after shutdown"
+    );
+}

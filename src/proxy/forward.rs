@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::respond::ForwardFailure;
@@ -95,9 +96,15 @@ pub(super) fn target_uri(base: &Uri, path: &str, query: Option<&str>) -> Option<
 
 /// Joins a downstream connection to an upstream one after both sides
 /// switched protocols (a WebSocket handshake answered 101).
+///
+/// The tunnel ends when either side closes, or `drain` after shutdown
+/// starts: a WebSocket may live for hours, and must not hold the process
+/// past its drain deadline.
 pub(super) fn spawn_tunnel(
     downstream: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
+    mut closing: watch::Receiver<bool>,
+    drain: Duration,
 ) {
     tokio::spawn(async move {
         let (down, up) = match tokio::try_join!(downstream, upstream) {
@@ -109,8 +116,20 @@ pub(super) fn spawn_tunnel(
         };
         let mut down = TokioIo::new(down);
         let mut up = TokioIo::new(up);
-        if let Err(error) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
-            tracing::debug!(error = %error, "upgraded connection ended with an error");
+        let deadline = async {
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                // Nobody is left to start a shutdown: no deadline.
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(drain).await;
+        };
+        tokio::select! {
+            copied = tokio::io::copy_bidirectional(&mut down, &mut up) => {
+                if let Err(error) = copied {
+                    tracing::debug!(error = %error, "upgraded connection ended with an error");
+                }
+            }
+            () = deadline => tracing::debug!("upgraded connection closed at the drain deadline"),
         }
     });
 }
