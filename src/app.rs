@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::admin;
 use crate::config::Settings;
@@ -76,12 +77,8 @@ pub async fn start(
         let proxy = proxy.clone();
         async move { proxy.handle(request, client).await }
     });
-    tasks.spawn(proxy::server::serve(
-        proxy_listener,
-        handler,
-        signalled(watcher.clone()),
-        drain,
-    ));
+    let serving = proxy::server::serve(proxy_listener, handler, signalled(watcher.clone()), drain);
+    tasks.spawn(serving.instrument(tracing::info_span!("listener", listener = "proxy")));
 
     let admin_state = state.clone();
     let admin = Arc::new(
@@ -90,12 +87,8 @@ pub async fn start(
             async move { response }
         },
     );
-    tasks.spawn(proxy::server::serve(
-        admin_listener,
-        admin,
-        signalled(watcher.clone()),
-        drain,
-    ));
+    let serving = proxy::server::serve(admin_listener, admin, signalled(watcher.clone()), drain);
+    tasks.spawn(serving.instrument(tracing::info_span!("listener", listener = "admin")));
 
     let metrics = state.metrics.clone();
     let mut upkeep_watcher = watcher;
@@ -221,7 +214,13 @@ pub fn check(
         let _ = writeln!(out, "  HMAC secrets: {}", provider.keys.secret_count());
         for key in provider.keys.public_keys() {
             let kid = key.kid().unwrap_or("(no kid)");
-            let _ = writeln!(out, "  public key {kid}: {:?}", key.kind());
+            let usable = provider.algorithms.iter().any(|alg| key.allows(*alg));
+            let note = if usable {
+                ""
+            } else {
+                " (unused: no allowed algorithm fits it)"
+            };
+            let _ = writeln!(out, "  public key {kid}: {:?}{note}", key.kind());
         }
     }
     let _ = writeln!(out, "rules (first match wins):");

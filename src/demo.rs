@@ -113,7 +113,7 @@ async fn run_inner(wait: bool) -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!();
 
-    let passed = walkthrough::run(running.proxy_addr(), running.admin_addr(), &users).await?;
+    let passed = walkthrough::run(running.proxy_addr(), running.admin_addr(), &users, wait).await?;
     if wait {
         println!("\nServing until Ctrl-C.");
         let _ = tokio::signal::ctrl_c().await;

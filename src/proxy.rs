@@ -119,9 +119,12 @@ impl Proxy {
             identity: None,
         };
 
-        let span = tracing::debug_span!(
+        // At info, not debug: the warn lines of a failing request must
+        // carry its request id too.
+        let span = tracing::info_span!(
             "request",
-            request_id = exchange.request_id.to_str().unwrap_or("-")
+            request_id = exchange.request_id.to_str().unwrap_or("-"),
+            user_id = tracing::field::Empty,
         );
         let response = self
             .pass(request, client, &snapshot, &mut exchange)
@@ -160,6 +163,9 @@ impl Proxy {
         // Decide.
         match self.decide(&request, rule, snapshot) {
             Ok(identity) => {
+                if let Some(identity) = &identity {
+                    tracing::Span::current().record("user_id", &*identity.subject);
+                }
                 exchange.verdict = if identity.is_some() { "ok" } else { "-" };
                 exchange.identity = identity;
             }
@@ -327,7 +333,8 @@ impl Proxy {
             http.method = %exchange.method,
             http.path = exchange.path,
             http.status = response.status().as_u16(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            // Microsecond precision: more digits are noise, not data.
+            duration_ms = elapsed.as_micros() as f64 / 1000.0,
             rule,
             verdict = exchange.verdict,
             "request"
@@ -353,7 +360,11 @@ fn log_failure(target: Target, failure: ForwardFailure) {
         Target::Upstream => "upstream",
         Target::AccountStore => "account_store",
     };
-    tracing::warn!(forward.target = target, failure = ?failure, "forwarding failed");
+    tracing::warn!(
+        forward.target = target,
+        failure = failure.as_str(),
+        "forwarding failed"
+    );
 }
 
 /// The wall clock as Unix seconds, which is what `exp` and `nbf` count.

@@ -268,3 +268,34 @@ async fn at_info_a_refused_token_leaves_only_its_access_line() {
     let loud: Vec<&Value> = lines.iter().filter(|line| is_warn_or_error(line)).collect();
     assert!(loud.is_empty(), "warn or error lines: {loud:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_info_a_forwarding_failure_carries_the_request_and_user_ids() {
+    let down = format!("http://{}", support::closed_port().await);
+    let config = binary::config(SERVICE, &down);
+    let secret = keys().secret_text();
+    let served = Served::start(&config, &[(SECRET_ENV, secret.as_str())]);
+    let token = keys().mint("HS256", &support::claims("alice"));
+    let authorization = format!("Bearer {token}");
+    let answer = binary::get(
+        &served.url("/api/games"),
+        &[("authorization", &authorization)],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    let output = served.terminate();
+
+    let lines = output.json_lines();
+    let warning = lines
+        .iter()
+        .find(|line| line["message"] == "forwarding failed")
+        .expect("a forwarding failure line");
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(warning["failure"], "connect", "{warning}");
+    assert_eq!(warning["user_id"], "alice", "{warning}");
+    let returned = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(warning["request_id"].as_str(), returned, "{warning}");
+}

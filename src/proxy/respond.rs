@@ -36,6 +36,17 @@ pub enum ForwardFailure {
     Other,
 }
 
+impl ForwardFailure {
+    /// Returns the label used in logs, matching the metric's `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardFailure::Connect => "connect",
+            ForwardFailure::Timeout => "timeout",
+            ForwardFailure::Other => "other",
+        }
+    }
+}
+
 /// Lists every way tollgate answers a request itself.
 #[derive(Clone, Copy, Debug)]
 pub enum Refusal {
@@ -103,6 +114,13 @@ fn classify(refusal: Refusal) -> (StatusCode, &'static str, &'static str) {
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
             Reason::NoKeys.description(),
+        ),
+        // No credentials at all: RFC 6750 section 3.1 gives no error code,
+        // so the body does not claim the (absent) token is invalid.
+        Refusal::Token(Reason::Missing) => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            Reason::Missing.description(),
         ),
         Refusal::Token(reason) => (
             StatusCode::UNAUTHORIZED,
