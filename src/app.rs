@@ -2,9 +2,13 @@
 //! listener, background upkeep.
 //!
 //! `main` and the tests both go through [`start`], so the tests exercise
-//! exactly what production runs.
+//! exactly what production runs. `tollgate run` then adds the config
+//! reloader ([`Running::spawn_reloader`]).
+
+mod reload;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +17,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+pub use self::reload::{Env, ReloadError, Reloaded, reload_file};
 use crate::admin;
 use crate::config::Settings;
+use crate::config::watch::ConfigWatch;
 use crate::keys::KeyError;
 use crate::proxy::{self, Proxy};
 use crate::state::State;
@@ -128,6 +134,14 @@ impl Running {
         &self.state
     }
 
+    /// Starts reloading the config at `path` whenever `changes` says so:
+    /// the file or one it names changed, or SIGHUP. The task ends at
+    /// shutdown.
+    pub fn spawn_reloader(&mut self, changes: ConfigWatch, path: PathBuf, env: Env) {
+        let reloader = reload::Reloader::new(changes, path, self.state.clone(), env);
+        self.tasks.spawn(reloader.run(self.shutdown.subscribe()));
+    }
+
     /// Stops accepting, drains in-flight requests (up to the configured
     /// deadline) and waits for every task to end.
     pub async fn shutdown(mut self) {
@@ -194,6 +208,9 @@ pub fn check(
         settings.listen.address, settings.admin
     );
     let _ = writeln!(out, "upstream {}", settings.upstream.url);
+    if settings.mode == crate::config::EnforceMode::ReportOnly {
+        let _ = writeln!(out, "mode report_only: refusals are counted, not enforced");
+    }
     if let Some(store) = &settings.account_store {
         let _ = writeln!(out, "account store {}", store.url);
     }
@@ -212,6 +229,10 @@ pub fn check(
             algorithms.join(", ")
         );
         let _ = writeln!(out, "  HMAC secrets: {}", provider.keys.secret_count());
+        let revoked = provider.revoke.denylist_len();
+        if revoked > 0 {
+            let _ = writeln!(out, "  denylist entries: {revoked}");
+        }
         for key in provider.keys.public_keys() {
             let kid = key.kid().unwrap_or("(no kid)");
             let usable = provider.algorithms.iter().any(|alg| key.allows(*alg));

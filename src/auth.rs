@@ -11,6 +11,7 @@ mod identity;
 pub mod path;
 mod provider;
 mod reason;
+mod revoke;
 pub mod rules;
 mod token;
 mod verify;
@@ -21,6 +22,7 @@ pub use self::cache::{CacheLookup, TokenCache};
 pub use self::identity::Identity;
 pub use self::provider::{Provider, Providers};
 pub use self::reason::Reason;
+pub use self::revoke::{Denylist, DenylistError, Revocation};
 pub use self::token::bearer_token;
 pub use self::verify::verify;
 
@@ -63,6 +65,10 @@ pub enum CacheOutcome {
 /// and a refused token can never shadow a good one. `generation` is the
 /// snapshot's generation; an entry made under another one is ignored, so a
 /// key rotation or config reload takes effect at once.
+///
+/// Revocation is checked last, on the cached and the fresh path alike: a
+/// verified token stays verified, but whether it is still welcome is the
+/// provider's current word.
 pub fn authenticate(
     token: &str,
     providers: &Providers,
@@ -70,8 +76,8 @@ pub fn authenticate(
     generation: u64,
     now: f64,
 ) -> (Verdict, CacheOutcome) {
-    match cache.get(token, generation, now) {
-        CacheLookup::Hit(identity) => return (Ok(identity), CacheOutcome::Hit),
+    let (verdict, cached) = match cache.get(token, generation, now) {
+        CacheLookup::Hit(identity) => (Ok(identity), CacheOutcome::Hit),
         CacheLookup::Expired(provider) => {
             let refusal = Refusal {
                 reason: Reason::Expired,
@@ -79,12 +85,32 @@ pub fn authenticate(
             };
             return (Err(refusal), CacheOutcome::Hit);
         }
-        CacheLookup::Miss => {}
-    }
+        CacheLookup::Miss => {
+            let verified = verify(token, providers, now);
+            if let Ok(ok) = &verified {
+                cache.insert(token, ok.identity.clone(), ok.not_after, generation);
+            }
+            (verified.map(|ok| ok.identity), CacheOutcome::Miss)
+        }
+    };
 
-    let verified = verify(token, providers, now);
-    if let Ok(ok) = &verified {
-        cache.insert(token, ok.identity.clone(), ok.not_after, generation);
-    }
-    (verified.map(|ok| ok.identity), CacheOutcome::Miss)
+    (
+        verdict.and_then(|identity| unless_revoked(identity, providers)),
+        cached,
+    )
 }
+
+/// Refuses an identity whose provider has revoked its token.
+fn unless_revoked(identity: Arc<Identity>, providers: &Providers) -> Verdict {
+    let provider = providers.list().get(identity.provider);
+    if provider.is_some_and(|provider| provider.revoke.is_revoked(&identity)) {
+        return Err(Refusal {
+            reason: Reason::Revoked,
+            provider: Some(identity.provider),
+        });
+    }
+    Ok(identity)
+}
+
+#[cfg(test)]
+mod tests;

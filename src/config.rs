@@ -8,17 +8,20 @@
 //! the line and the key at fault, so an operator can fix it without guessing.
 //!
 //! Nothing here knows about HTTP serving; `state` builds a snapshot from the
-//! settings, and that is what requests read.
+//! settings, and that is what requests read. While serving, [`watch`] says
+//! when to read the file again and [`diff`] what a reload may change.
 
+pub mod diff;
 mod error;
 mod load;
 pub mod raw;
 mod settings;
+pub mod watch;
 
 pub use self::error::ConfigError;
 pub use self::load::{DEFAULT_PATH, ENV_CONFIG, from_file, from_str};
 pub use self::settings::{
-    AccessMode, AccountStoreSettings, CacheSettings, ClaimPath, LimitSettings, ListenSettings,
-    Located, LogSettings, PathMatch, ProviderSettings, RuleSettings, SecretSource, Settings,
-    UpstreamSettings,
+    AccessMode, AccountStoreSettings, CacheSettings, ClaimPath, EnforceMode, LimitSettings,
+    ListenSettings, Located, LogSettings, PathMatch, ProviderSettings, RevokeSettings,
+    RuleSettings, SecretSource, Settings, UpstreamSettings,
 };

@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use tollgate::app::Env;
+use tollgate::config::watch::{ConfigWatch, Hangup};
 use tollgate::config::{self, DEFAULT_PATH, ENV_CONFIG};
 
 /// Exit code for a config or key problem: the operator must fix a file.
@@ -22,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve: proxy traffic and the admin endpoints until SIGTERM or SIGINT.
+    /// Serve: proxy traffic and the admin endpoints until SIGTERM or SIGINT;
+    /// reload the config when it changes or on SIGHUP.
     Run {
         /// The config file.
         #[arg(long, env = ENV_CONFIG, default_value = DEFAULT_PATH)]
@@ -68,6 +72,9 @@ async fn run(path: PathBuf) -> ExitCode {
     // default action and kills the process without draining, and an
     // orchestrator may send it the moment the process exists.
     let signalled = shutdown_signal();
+    // Hooked early for the same reason: SIGHUP's default action ends the
+    // process, and a reload request must never do that.
+    let hangup = Hangup::hook();
 
     let settings = match config::from_file(&path) {
         Ok(settings) => settings,
@@ -84,7 +91,8 @@ async fn run(path: PathBuf) -> ExitCode {
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), "tollgate starting");
 
-    let running = match tollgate::start(settings, &|name| std::env::var(name).ok()).await {
+    let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
+    let mut running = match tollgate::start(settings, &*env).await {
         Ok(running) => running,
         Err(error @ tollgate::StartError::Keys(_)) => {
             tracing::error!(error = %error, "cannot load keys");
@@ -97,6 +105,8 @@ async fn run(path: PathBuf) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
+
+    running.spawn_reloader(ConfigWatch::new(hangup), path, env);
 
     signalled.await;
     tracing::info!("shutdown started; draining in-flight requests");

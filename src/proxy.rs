@@ -26,6 +26,7 @@ pub use self::forward::Forwarder;
 use self::respond::{ForwardFailure, Refusal, Target};
 use crate::auth::rules::{Rule, Target as RuleTarget};
 use crate::auth::{self, CacheOutcome, Identity, Reason};
+use crate::config::EnforceMode;
 use crate::state::{Snapshot, State};
 use crate::telemetry::metrics::TargetMetrics;
 
@@ -51,11 +52,14 @@ pub enum Outcome {
     Unavailable,
     /// 504: a target was too slow.
     GatewayTimeout,
+    /// Passed on in report-only mode although the token check would have
+    /// refused it.
+    Reported,
 }
 
 impl Outcome {
     /// Labels, in declaration order (the counters are indexed by it).
-    pub const LABELS: [&'static str; 7] = [
+    pub const LABELS: [&'static str; 8] = [
         "forwarded",
         "bad_request",
         "unauthorized",
@@ -63,6 +67,7 @@ impl Outcome {
         "bad_gateway",
         "unavailable",
         "gateway_timeout",
+        "reported",
     ];
 }
 
@@ -89,6 +94,8 @@ struct Exchange {
     /// `ok`, the refusal reason, or `-` when no token was needed.
     verdict: &'static str,
     identity: Option<Arc<Identity>>,
+    /// Set when a refusal was only reported and the request forwarded.
+    reported: bool,
 }
 
 impl Proxy {
@@ -117,6 +124,7 @@ impl Proxy {
             rule: None,
             verdict: "-",
             identity: None,
+            reported: false,
         };
 
         // At info, not debug: the warn lines of a failing request must
@@ -168,6 +176,11 @@ impl Proxy {
                 }
                 exchange.verdict = if identity.is_some() { "ok" } else { "-" };
                 exchange.identity = identity;
+            }
+            Err(reason) if is_reported(rule.mode_or(snapshot.settings.mode), reason) => {
+                tracing::debug!(reason = reason.as_str(), "token refusal only reported");
+                exchange.verdict = reason.as_str();
+                exchange.reported = true;
             }
             Err(reason) => {
                 exchange.verdict = reason.as_str();
@@ -317,7 +330,7 @@ impl Proxy {
             .metrics
             .request_duration
             .record(elapsed.as_secs_f64());
-        snapshot.count_outcome(exchange.rule, outcome_of(response));
+        snapshot.count_outcome(exchange.rule, outcome_of(exchange, response));
 
         if !snapshot.settings.log.access {
             return;
@@ -342,12 +355,27 @@ impl Proxy {
     }
 }
 
-/// Reads the outcome back from the response the caller gets.
-fn outcome_of(response: &Response<Body>) -> Outcome {
+/// Reads the outcome back from the response the caller gets; a request
+/// forwarded although its refusal was only reported counts as `reported`.
+fn outcome_of(exchange: &Exchange, response: &Response<Body>) -> Outcome {
     match response.extensions().get::<Outcome>() {
         Some(outcome) => *outcome,
+        None if exchange.reported => Outcome::Reported,
         None => Outcome::Forwarded,
     }
+}
+
+/// Says whether a token refusal is forwarded anyway, under `mode`.
+///
+/// Only the caller's token is judged in report-only mode. `no_keys` stays
+/// a 503 because it says nothing about the caller: tollgate cannot judge at
+/// all, and the operator must see that (with readiness failing) rather than
+/// have it counted as if the callers were at fault. A path refused with 400
+/// never gets here: it cannot be matched to a rule safely, so there is no
+/// rule whose mode could apply, and forwarding it could reach what no rule
+/// meant to expose.
+fn is_reported(mode: EnforceMode, reason: Reason) -> bool {
+    mode == EnforceMode::ReportOnly && reason != Reason::NoKeys
 }
 
 fn with_request_id(mut response: Response<Body>, request_id: HeaderValue) -> Response<Body> {
@@ -372,4 +400,18 @@ fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_only_forwards_every_token_refusal_but_no_keys() {
+        for reason in Reason::ALL {
+            assert!(!is_reported(EnforceMode::Enforce, reason), "{reason:?}");
+            let reported = is_reported(EnforceMode::ReportOnly, reason);
+            assert_eq!(reported, reason != Reason::NoKeys, "{reason:?}");
+        }
+    }
 }

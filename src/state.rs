@@ -14,7 +14,7 @@ use http::HeaderValue;
 use metrics::Counter;
 
 use crate::auth::rules::RuleSet;
-use crate::auth::{Provider, Providers, Reason, TokenCache};
+use crate::auth::{Provider, Providers, Reason, Revocation, TokenCache};
 use crate::config::Settings;
 use crate::keys::{self, KeyError};
 use crate::proxy::Outcome;
@@ -47,8 +47,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot: loads every provider's keys and registers the
-    /// metric handles the request path will use.
+    /// Builds a snapshot: loads every provider's keys and denylist and
+    /// registers the metric handles the request path will use.
     pub fn build(
         settings: Settings,
         generation: u64,
@@ -63,8 +63,9 @@ impl Snapshot {
             }
             let count = keys.secret_count() + keys.public_keys().len();
             metrics.provider_keys(&provider.name).set(count as f64);
+            let revoke = Revocation::try_from_settings(&provider.revoke)?;
             let max = settings.limits.max_identity_header_bytes;
-            providers.push(Provider::new(provider, keys, max));
+            providers.push(Provider::new(provider, keys, max).with_revocation(revoke));
         }
         let providers = Providers::new(providers);
 

@@ -96,6 +96,8 @@ mod tests {
             subject: subject.into(),
             roles: Vec::new(),
             headers: Vec::new(),
+            jti: None,
+            issued_at: None,
         })
     }
 

@@ -9,7 +9,7 @@ use super::{Provider, Reason};
 ///
 /// Built once per token and shared through the cache, so a cache hit
 /// forwards exactly the headers the first verification produced.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct Identity {
     /// Index of the provider that verified the token, in its snapshot.
     pub provider: usize,
@@ -19,6 +19,11 @@ pub struct Identity {
     pub roles: Vec<Box<str>>,
     /// The identity headers to set, in config order.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The `jti` claim, when it is a string: kept so that a denylist can
+    /// refuse the token on a cache hit, without its claims at hand.
+    pub jti: Option<Box<str>>,
+    /// The `iat` claim (Unix seconds), kept for the same reason.
+    pub issued_at: Option<f64>,
 }
 
 impl Identity {
@@ -50,6 +55,8 @@ impl Identity {
             subject: subject.into(),
             roles,
             headers,
+            jti: claims.get("jti").and_then(Value::as_str).map(Box::from),
+            issued_at: claims.get("iat").and_then(Value::as_f64),
         })
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
+use super::Revocation;
 use crate::config::{ClaimPath, ProviderSettings};
 use crate::keys::KeySet;
 
@@ -30,6 +31,8 @@ pub struct Provider {
     pub claim_to_headers: Vec<(HeaderName, ClaimPath)>,
     /// The longest identity header value forwarded.
     pub max_header_bytes: usize,
+    /// Tokens refused although they verify.
+    pub revoke: Revocation,
 }
 
 impl Provider {
@@ -45,7 +48,14 @@ impl Provider {
             roles_claim: settings.roles_claim.clone(),
             claim_to_headers: settings.claim_to_headers.clone(),
             max_header_bytes,
+            revoke: Revocation::default(),
         }
+    }
+
+    /// Sets which of the provider's tokens are revoked.
+    pub fn with_revocation(mut self, revoke: Revocation) -> Self {
+        self.revoke = revoke;
+        self
     }
 
     /// Says whether the allowlist holds `alg`.

@@ -30,11 +30,14 @@ pub enum Reason {
     InsufficientRole,
     /// The provider has no usable keys at all: a fault on our side.
     NoKeys,
+    /// The token verifies but was revoked: issued before the provider's
+    /// cut-off, or its `jti` or `sub` is on the provider's denylist.
+    Revoked,
 }
 
 impl Reason {
     /// Lists every reason, in the order used for metric handles.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::Expired,
@@ -47,6 +50,7 @@ impl Reason {
         Reason::InvalidClaims,
         Reason::InsufficientRole,
         Reason::NoKeys,
+        Reason::Revoked,
     ];
 
     /// Returns the stable snake_case label used in metrics and logs.
@@ -64,6 +68,7 @@ impl Reason {
             Reason::InvalidClaims => "invalid_claims",
             Reason::InsufficientRole => "insufficient_role",
             Reason::NoKeys => "no_keys",
+            Reason::Revoked => "revoked",
         }
     }
 
@@ -85,6 +90,7 @@ impl Reason {
             Reason::InvalidClaims => "the token claims are invalid",
             Reason::InsufficientRole => "the token lacks a role this route requires",
             Reason::NoKeys => "no signing keys are available to check the token",
+            Reason::Revoked => "the token has been revoked",
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::config::{AccessMode, AccountStoreSettings, PathMatch, RuleSettings};
+use crate::config::{AccessMode, AccountStoreSettings, EnforceMode, PathMatch, RuleSettings};
 
 /// Names the rules built from the account store's routes, in logs and metrics.
 const ACCOUNT_STORE_RULE: &str = "account_store";
@@ -47,6 +47,9 @@ pub struct Rule {
     pub methods: Option<Vec<Method>>,
     /// Where covered requests go.
     pub target: Target,
+    /// Whether token refusals are enforced; `None` follows the top-level
+    /// mode, as the account store routes and the default always do.
+    pub mode: Option<EnforceMode>,
 }
 
 impl Rule {
@@ -66,6 +69,12 @@ impl Rule {
                 .any(|want| roles.iter().any(|held| held.as_ref() == want))
     }
 
+    /// Returns the rule's mode, or `default` (the top-level mode) when the
+    /// rule sets none.
+    pub fn mode_or(&self, default: EnforceMode) -> EnforceMode {
+        self.mode.unwrap_or(default)
+    }
+
     /// Builds a rule from its settings, turning the access mode into a target.
     fn from_settings(settings: &RuleSettings) -> Self {
         let target = match &settings.access {
@@ -79,6 +88,7 @@ impl Rule {
             path: settings.path.clone(),
             methods: settings.methods.clone(),
             target,
+            mode: settings.mode,
         }
     }
 
@@ -121,6 +131,7 @@ impl RuleSet {
                 path: PathMatch::Exact(route.clone()),
                 methods: None,
                 target: Target::AccountStore,
+                mode: None,
             });
         let configured = rules.iter().map(Rule::from_settings);
         let default = Rule {
@@ -128,6 +139,7 @@ impl RuleSet {
             path: PathMatch::Prefix("/".to_owned()),
             methods: None,
             target: Target::Protected { roles: Vec::new() },
+            mode: None,
         };
 
         let rules = store_routes

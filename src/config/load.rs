@@ -10,6 +10,7 @@
 //! line of that item.
 
 mod provider;
+mod revoke;
 mod rules;
 mod sections;
 #[cfg(test)]
@@ -74,6 +75,7 @@ fn check(doc: Document<'_>, file: FileConfig) -> Result<Settings, ConfigError> {
         rules,
         limits,
         log,
+        mode: file.mode,
     })
 }
 

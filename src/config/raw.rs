@@ -8,8 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
+
+use super::EnforceMode;
 
 /// Holds the whole file.
 #[derive(Debug, Deserialize)]
@@ -46,6 +49,10 @@ pub struct FileConfig {
     /// Logging. Default: every key at its default.
     #[serde(default)]
     pub log: LogConfig,
+    /// Whether token refusals are enforced or only reported, for every
+    /// rule that does not set its own `mode`. Default: `"enforce"`.
+    #[serde(default)]
+    pub mode: EnforceMode,
 }
 
 // --- listeners -------------------------------------------------------------
@@ -129,12 +136,14 @@ pub struct ProviderConfig {
     pub audiences: Spanned<Vec<Spanned<String>>>,
     /// Accepted signing algorithms, such as `"RS256"`. Required, not empty.
     pub algorithms: Spanned<Vec<Spanned<String>>>,
-    /// The environment variable holding the HMAC secret. Default: none.
+    /// The environment variable holding the HMAC secret, or a list of them
+    /// while a rotation overlaps. Default: none.
     #[serde(default)]
-    pub secret_env: Option<Spanned<String>>,
-    /// The file holding the HMAC secret. Default: none.
+    pub secret_env: Option<Spanned<StringList>>,
+    /// The file holding the HMAC secrets, one per line, or a list of such
+    /// files. Default: none.
     #[serde(default)]
-    pub secret_file: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<StringList>>,
     /// A JWKS file with the public keys. Default: none.
     #[serde(default)]
     pub jwks_file: Option<Spanned<String>>,
@@ -148,6 +157,58 @@ pub struct ProviderConfig {
     /// Default: `{ "X-User-Id" = "sub" }`.
     #[serde(default)]
     pub claim_to_headers: ClaimHeaders,
+    /// Tokens refused although they verify. Default: none refused.
+    #[serde(default)]
+    pub revoke: RevokeConfig,
+}
+
+/// Holds a `[providers.revoke]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeConfig {
+    /// An RFC 3339 UTC time such as `"2024-05-01T00:00:00Z"`: tokens whose
+    /// `iat` is earlier, or that have no `iat`, are refused. Default: none.
+    #[serde(default)]
+    pub issued_before: Option<Spanned<String>>,
+    /// A file of revoked tokens, one `jti:<value>` or `sub:<value>` per
+    /// line, `#` starting a comment line. Default: none.
+    #[serde(default)]
+    pub denylist_file: Option<Spanned<String>>,
+}
+
+/// Holds a key written as one string or as a list of strings.
+///
+/// The span of the whole value is kept by the [`Spanned`] around it; the
+/// items of a list carry none, so errors about one item point at the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StringList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StringListVisitor)
+    }
+}
+
+struct StringListVisitor;
+
+impl<'de> Visitor<'de> for StringListVisitor {
+    type Value = StringList;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or a list of strings")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<StringList, E> {
+        Ok(StringList(vec![text.to_owned()]))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<StringList, A::Error> {
+        let mut list = Vec::new();
+        while let Some(item) = items.next_element::<String>()? {
+            list.push(item);
+        }
+        Ok(StringList(list))
+    }
 }
 
 /// Holds a `claim_to_headers` table as `(header, claim)` pairs in file order.
@@ -212,6 +273,10 @@ pub struct RuleConfig {
     /// valid token will do.
     #[serde(default)]
     pub roles: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Whether this rule's token refusals are enforced or only reported.
+    /// Default: the top-level `mode`.
+    #[serde(default)]
+    pub mode: Option<Spanned<EnforceMode>>,
 }
 
 /// Holds the `[limits]` table.

@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderName, Method, Uri};
 use jsonwebtoken::Algorithm;
+use serde::Deserialize;
 
 /// Holds everything tollgate needs to run, checked and ready to use.
 #[derive(Clone, Debug)]
@@ -31,6 +32,21 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Log level and access log switch.
     pub log: LogSettings,
+    /// Whether token refusals are enforced, for rules without a `mode`.
+    pub mode: EnforceMode,
+}
+
+/// Says whether a token refusal stops the request or is only reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnforceMode {
+    /// Answer 401 or 403 for a missing, bad or insufficient token.
+    #[default]
+    Enforce,
+    /// Forward the request anyway, without identity headers, and count and
+    /// log the verdict it would have had: a way to try rules and providers
+    /// on real traffic before they can lock anyone out.
+    ReportOnly,
 }
 
 /// Describes the downstream listener.
@@ -74,7 +90,7 @@ pub struct ProviderSettings {
     pub audiences: Vec<String>,
     /// The allowlist of signing algorithms; never contains `none`.
     pub algorithms: Vec<Algorithm>,
-    /// Where the HMAC secret comes from, if HMAC is used.
+    /// Where the HMAC secrets come from, if HMAC is used.
     pub secret: Option<Located<SecretSource>>,
     /// A JWKS document with public keys, chosen by `kid`.
     pub jwks_file: Option<Located<PathBuf>>,
@@ -84,15 +100,19 @@ pub struct ProviderSettings {
     pub roles_claim: ClaimPath,
     /// Identity headers to set on forwarded requests, each from one claim.
     pub claim_to_headers: Vec<(HeaderName, ClaimPath)>,
+    /// Tokens refused although they verify.
+    pub revoke: RevokeSettings,
 }
 
-/// Names where an HMAC secret is read from.
+/// Names where HMAC secrets are read from. Several places (or several lines
+/// of a file) let a rotation overlap: tokens signed with the old secret
+/// still verify until it is removed.
 #[derive(Clone)]
 pub enum SecretSource {
-    /// An environment variable, read as raw UTF-8 bytes.
-    Env(String),
-    /// A file, read as raw bytes with one trailing newline removed.
-    File(PathBuf),
+    /// Environment variables, each read as raw UTF-8 bytes.
+    Env(Vec<String>),
+    /// Files, each holding one secret per line; blank lines are skipped.
+    File(Vec<PathBuf>),
 }
 
 impl std::fmt::Debug for SecretSource {
@@ -100,10 +120,22 @@ impl std::fmt::Debug for SecretSource {
     // cannot leak it through `{:?}`: only the place is ever printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Env(name) => write!(f, "env:{name}"),
-            Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Env(names) => write!(f, "env:{}", names.join(",")),
+            Self::File(paths) => {
+                let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "file:{}", paths.join(","))
+            }
         }
     }
+}
+
+/// Describes which of a provider's tokens are refused although they verify.
+#[derive(Clone, Debug, Default)]
+pub struct RevokeSettings {
+    /// Tokens issued before this instant, or without `iat`, are refused.
+    pub issued_before: Option<SystemTime>,
+    /// A file naming revoked token ids (`jti`) and subjects (`sub`).
+    pub denylist_file: Option<Located<PathBuf>>,
 }
 
 /// Pairs a value with the config key and line it came from, so that errors
@@ -187,6 +219,8 @@ pub struct RuleSettings {
     pub methods: Option<Vec<Method>>,
     /// What the rule requires.
     pub access: AccessMode,
+    /// Whether refusals are enforced; `None` follows the top-level mode.
+    pub mode: Option<EnforceMode>,
 }
 
 /// Matches a normalised request path.

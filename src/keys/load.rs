@@ -39,15 +39,42 @@ pub enum KeyError {
     },
     /// The secret is too short to be safe.
     #[error(
-        "{origin}: {key}: the HMAC secret is {len} bytes; at least {MIN_SECRET_BYTES} are required"
+        "{origin}: {key}: the HMAC secret from {place} is {len} bytes; at least \
+         {MIN_SECRET_BYTES} are required"
     )]
     ShortSecret {
         /// `file:line` of the config key.
         origin: String,
         /// The config key.
         key: String,
+        /// Which one of the secrets: a variable, or a line of a file.
+        place: String,
         /// Its length.
         len: usize,
+    },
+    /// A secret file holds only blank lines.
+    #[error("{origin}: {key}: {} holds no secret", path.display())]
+    NoSecret {
+        /// `file:line` of the config key.
+        origin: String,
+        /// The config key.
+        key: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A provider's denylist file has a line that is not an entry.
+    #[error("{origin}: {key}: {}:{line}: {message}", path.display())]
+    Denylist {
+        /// `file:line` of the config key.
+        origin: String,
+        /// The config key.
+        key: String,
+        /// The denylist file.
+        path: PathBuf,
+        /// The 1-based line at fault.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
     },
     /// The JWKS file is not a JWKS, or holds no usable key.
     #[error("{origin}: {key}: {}: {message}", path.display())]
@@ -73,7 +100,7 @@ pub fn load(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(KeySet, Vec<String>), KeyError> {
     let secrets = match &provider.secret {
-        Some(source) => vec![read_secret(source, env)?],
+        Some(source) => read_secrets(source, env)?,
         None => Vec::new(),
     };
 
@@ -85,42 +112,74 @@ pub fn load(
     Ok((KeySet::new(secrets, public), skipped))
 }
 
-fn read_secret(
+/// Reads every secret a source names, in the order written: during a
+/// rotation that puts the new secret wherever the operator put it.
+fn read_secrets(
     source: &Located<SecretSource>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<DecodingKey, KeyError> {
-    let bytes = match &source.value {
-        SecretSource::Env(name) => env(name)
-            .ok_or_else(|| KeyError::EnvUnset {
-                origin: source.origin.clone(),
-                key: source.key.clone(),
-                name: name.clone(),
-            })?
-            .into_bytes(),
-        SecretSource::File(path) => {
-            let mut bytes = read_file(source, path)?;
-            if bytes.last() == Some(&b'\n') {
-                bytes.pop();
-                if bytes.last() == Some(&b'\r') {
-                    bytes.pop();
+) -> Result<Vec<DecodingKey>, KeyError> {
+    let mut secrets = Vec::new();
+    match &source.value {
+        SecretSource::Env(names) => {
+            for name in names {
+                let value = env(name).ok_or_else(|| KeyError::EnvUnset {
+                    origin: source.origin.clone(),
+                    key: source.key.clone(),
+                    name: name.clone(),
+                })?;
+                let place = format!("environment variable {name}");
+                secrets.push(secret(source, value.as_bytes(), place)?);
+            }
+        }
+        SecretSource::File(paths) => {
+            for path in paths {
+                let bytes = read_file(source, path)?;
+                let before = secrets.len();
+                for (at, line) in secret_lines(&bytes) {
+                    let place = format!("line {at} of {}", path.display());
+                    secrets.push(secret(source, line, place)?);
+                }
+                if secrets.len() == before {
+                    return Err(KeyError::NoSecret {
+                        origin: source.origin.clone(),
+                        key: source.key.clone(),
+                        path: path.clone(),
+                    });
                 }
             }
-            bytes
         }
-    };
-
-    if bytes.len() < MIN_SECRET_BYTES {
-        return Err(KeyError::ShortSecret {
-            origin: source.origin.clone(),
-            key: source.key.clone(),
-            len: bytes.len(),
-        });
     }
-    DecodingKey::from_secret(&bytes).map_err(|_| KeyError::ShortSecret {
+    Ok(secrets)
+}
+
+/// Splits a secret file into its non-blank lines, numbered from 1, each
+/// without its line ending. The rest of a line is the secret byte for byte:
+/// trimming spaces could quietly turn two different secrets into one.
+fn secret_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    bytes
+        .split(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .enumerate()
+        .map(|(at, line)| (at + 1, line))
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Checks one secret's length and wraps it for the crypto backend.
+fn secret(
+    source: &Located<SecretSource>,
+    bytes: &[u8],
+    place: String,
+) -> Result<DecodingKey, KeyError> {
+    let short = || KeyError::ShortSecret {
         origin: source.origin.clone(),
         key: source.key.clone(),
+        place: place.clone(),
         len: bytes.len(),
-    })
+    };
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(short());
+    }
+    DecodingKey::from_secret(bytes).map_err(|_| short())
 }
 
 fn read_jwks(file: &Located<PathBuf>) -> Result<(Vec<super::PublicKey>, Vec<String>), KeyError> {
@@ -150,4 +209,77 @@ fn read_file<T>(at: &Located<T>, path: &Path) -> Result<Vec<u8>, KeyError> {
         path: path.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(value: SecretSource) -> Located<SecretSource> {
+        Located {
+            value,
+            key: "providers[0].secret_file".into(),
+            origin: "test.toml:9".into(),
+        }
+    }
+
+    const OLD: &str = "old-secret-old-secret-old-secret-0001";
+    const NEW: &str = "new-secret-new-secret-new-secret-0002";
+
+    #[test]
+    fn a_secret_file_holds_one_secret_per_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hmac.key");
+        std::fs::write(&path, format!("\n{NEW}\r\n  \n{OLD}\n")).expect("write");
+
+        let secrets = read_secrets(&source(SecretSource::File(vec![path])), &|_| None);
+        assert_eq!(secrets.expect("two secrets").len(), 2);
+    }
+
+    #[test]
+    fn a_short_line_is_refused_naming_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hmac.key");
+        std::fs::write(&path, format!("{NEW}\n\nshort\n")).expect("write");
+
+        let Err(error) = read_secrets(&source(SecretSource::File(vec![path])), &|_| None) else {
+            panic!("a short secret must be refused");
+        };
+        let text = error.to_string();
+        assert!(
+            matches!(error, KeyError::ShortSecret { len: 5, .. }),
+            "{text}"
+        );
+        assert!(text.contains("line 3 of"), "{text}");
+        assert!(
+            text.starts_with("test.toml:9: providers[0].secret_file:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_blank_secret_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hmac.key");
+        std::fs::write(&path, "\n \n").expect("write");
+
+        let error = read_secrets(&source(SecretSource::File(vec![path])), &|_| None);
+        assert!(matches!(error, Err(KeyError::NoSecret { .. })));
+    }
+
+    #[test]
+    fn every_named_variable_must_be_set() {
+        let names = vec!["NEW".to_owned(), "OLD".to_owned()];
+        let env = |name: &str| match name {
+            "NEW" => Some(NEW.to_owned()),
+            "OLD" => Some(OLD.to_owned()),
+            _ => None,
+        };
+        let secrets = read_secrets(&source(SecretSource::Env(names)), &env);
+        assert_eq!(secrets.expect("both set").len(), 2);
+
+        let names = vec!["NEW".to_owned(), "GONE".to_owned()];
+        let error = read_secrets(&source(SecretSource::Env(names)), &env);
+        assert!(matches!(error, Err(KeyError::EnvUnset { name, .. }) if name == "GONE"));
+    }
 }

@@ -7,7 +7,7 @@
 //! need no existence checks.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use serde::ser::{SerializeMap, Serializer};
@@ -20,7 +20,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 /// Says why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,27 @@ pub enum LogError {
     },
 }
 
+/// Swaps the level filter of the subscriber [`init`] installed.
+struct LevelHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+    /// Set when `RUST_LOG` chose the filter, which the config must not undo.
+    pinned: bool,
+}
+
+/// The handle of the process's subscriber, set by the first [`init`].
+static LEVEL: OnceLock<LevelHandle> = OnceLock::new();
+
+/// Says what became of a new `log.level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelChange {
+    /// The new level is in force.
+    Applied,
+    /// `RUST_LOG` is set and wins; the level is unchanged.
+    Pinned,
+    /// No subscriber of ours is installed (tests, the library alone).
+    NotInstalled,
+}
+
 /// Installs the JSON-lines subscriber for the process.
 ///
 /// `RUST_LOG`, when set, wins over `level`, so an operator can turn on debug
@@ -45,22 +66,55 @@ pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let directive = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_owned());
+    let from_env = std::env::var("RUST_LOG").ok();
+    let pinned = from_env.is_some();
+    let directive = from_env.unwrap_or_else(|| level.to_owned());
     let filter = EnvFilter::builder()
         .parse(&directive)
         .map_err(|source| LogError::Filter { directive, source })?;
 
+    // Behind a reload layer so that a config reload can change the level
+    // without a restart.
+    let (filter, handle) = reload::Layer::new(filter);
     let format = tracing_subscriber::fmt::layer()
         .event_format(JsonLines {
             service: Arc::from(service),
         })
         .with_writer(writer);
-    let _already_set = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(SpanFields)
         .with(format)
-        .try_init();
+        .try_init()
+        .is_ok();
+    if installed {
+        let _ = LEVEL.set(LevelHandle {
+            filter: handle,
+            pinned,
+        });
+    }
     Ok(())
+}
+
+/// Puts a new level filter in force, unless `RUST_LOG` chose the filter.
+pub fn set_level(level: &str) -> Result<LevelChange, LogError> {
+    let Some(handle) = LEVEL.get() else {
+        return Ok(LevelChange::NotInstalled);
+    };
+    if handle.pinned {
+        return Ok(LevelChange::Pinned);
+    }
+    let filter = EnvFilter::builder()
+        .parse(level)
+        .map_err(|source| LogError::Filter {
+            directive: level.to_owned(),
+            source,
+        })?;
+    match handle.filter.reload(filter) {
+        Ok(()) => Ok(LevelChange::Applied),
+        // The subscriber is gone, which only happens as the process ends.
+        Err(_) => Ok(LevelChange::NotInstalled),
+    }
 }
 
 // --- Span fields ---

@@ -22,6 +22,7 @@ const CACHE_ENTRIES: &str = "tollgate_cache_entries";
 const KEYSET_GENERATION: &str = "tollgate_keyset_generation";
 const PROVIDER_KEYS: &str = "tollgate_provider_keys";
 const UPSTREAM_ERRORS: &str = "tollgate_upstream_errors_total";
+const CONFIG_RELOADS: &str = "tollgate_config_reloads_total";
 
 /// Latency buckets, in seconds: fine below a millisecond, where a sidecar
 /// should live, and coarse up to the default upstream timeout.
@@ -47,6 +48,10 @@ pub struct Metrics {
     pub cache_entries: Gauge,
     /// The generation of the snapshot in force.
     pub keyset_generation: Gauge,
+    /// Config reloads that published a new snapshot.
+    pub config_reloads_ok: Counter,
+    /// Config reloads refused, the snapshot in force kept.
+    pub config_reloads_error: Counter,
 }
 
 /// Handles for one forwarding target: the upstream or the account store.
@@ -80,6 +85,8 @@ impl Metrics {
             cache_entries: recorder.register_gauge(&Key::from_name(CACHE_ENTRIES), &METADATA),
             keyset_generation: recorder
                 .register_gauge(&Key::from_name(KEYSET_GENERATION), &METADATA),
+            config_reloads_ok: reload_counter(&recorder, "ok"),
+            config_reloads_error: reload_counter(&recorder, "error"),
             recorder,
             handle,
         };
@@ -160,6 +167,12 @@ impl Metrics {
     }
 }
 
+/// Registers the reload counter for one `result`.
+fn reload_counter(recorder: &PrometheusRecorder, result: &'static str) -> Counter {
+    let key = Key::from_parts(CONFIG_RELOADS, vec![Label::new("result", result)]);
+    recorder.register_counter(&key, &METADATA)
+}
+
 fn describe(recorder: &PrometheusRecorder) {
     let counters = [
         (REQUESTS, "Requests answered, by rule and outcome."),
@@ -175,6 +188,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             UPSTREAM_ERRORS,
             "Failures reaching a forwarding target, by target and kind.",
+        ),
+        (
+            CONFIG_RELOADS,
+            "Config reloads, by result: ok (published) or error (old config kept).",
         ),
     ];
     for (name, help) in counters {

@@ -250,6 +250,20 @@ impl Served {
         format!("http://{}{path}", self.addr("admin.addr"))
     }
 
+    /// The config file it was started with, for tests that rewrite it.
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("tollgate.toml")
+    }
+
+    /// Sends a signal by name (`"HUP"`, say) and returns at once.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
     /// Sends SIGTERM, waits (bounded) for the exit and collects all output.
     pub fn terminate(mut self) -> Output {
         // `kill` rather than a signal crate: no new dependency for one call.

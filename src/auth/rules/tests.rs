@@ -17,6 +17,7 @@ fn rule(
         path,
         methods: methods.map(<[Method]>::to_vec),
         access,
+        mode: None,
     }
 }
 
@@ -270,6 +271,7 @@ fn public_and_account_store_rules_require_no_role() {
         path: prefix("/"),
         methods: None,
         target: Target::Public,
+        mode: None,
     };
     let store = Rule {
         target: Target::AccountStore,

@@ -31,6 +31,7 @@ fn settings() -> ProviderSettings {
             HeaderName::from_static("x-user-id"),
             ClaimPath::parse("sub"),
         )],
+        revoke: Default::default(),
     }
 }
 

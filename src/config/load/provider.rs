@@ -9,9 +9,9 @@ use http::HeaderName;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use toml::Spanned;
 
-use super::Document;
 use super::values;
-use crate::config::raw::{ClaimHeaders, ProviderConfig};
+use super::{Document, revoke};
+use crate::config::raw::{ClaimHeaders, ProviderConfig, StringList};
 use crate::config::{ClaimPath, ConfigError, Located, ProviderSettings, SecretSource};
 
 /// The most clock skew a provider may allow. More than a few minutes would
@@ -121,6 +121,7 @@ fn check(
         leeway: leeway(doc, &raw.leeway, &field(index, "leeway"))?,
         roles_claim: claim_path(doc, &raw.roles_claim, &field(index, "roles_claim"))?,
         claim_to_headers: claim_headers(doc, &raw.claim_to_headers, index)?,
+        revoke: revoke::check(doc, index, &raw.revoke)?,
     })
 }
 
@@ -163,9 +164,9 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     })
 }
 
-/// Reads `secret_env` or `secret_file`, at most one of them. The secret
-/// itself is not read here: loading keys is `keys`'s job, and a config
-/// check must not need the secret to be present.
+/// Reads `secret_env` or `secret_file`, at most one of them, each a name or
+/// a list of names. The secrets themselves are not read here: loading keys
+/// is `keys`'s job, and a config check must not need them to be present.
 fn secret(
     doc: Document<'_>,
     index: usize,
@@ -179,31 +180,56 @@ fn secret(
         }
         (Some(env), None) => {
             let key = field(index, "secret_env");
-            let name = env.get_ref();
-            // The platform refuses these in variable names, so such a
-            // variable could never be set.
-            if name.is_empty() || name.contains(['=', '\0']) {
-                let message = format!("{name:?} is not an environment variable name");
-                return Err(doc.invalid(env.span(), &key, message));
-            }
-            let source = SecretSource::Env(name.clone());
-            Ok(Some(doc.locate(source, &env.span(), key)))
+            let names = secret_names(env.get_ref(), "environment variable name", |name| {
+                // The platform refuses these in variable names, so such a
+                // variable could never be set.
+                !name.is_empty() && !name.contains(['=', '\0'])
+            })
+            .map_err(|message| doc.invalid(env.span(), &key, message))?;
+            Ok(Some(doc.locate(SecretSource::Env(names), &env.span(), key)))
         }
         (None, Some(file)) => {
-            let path = file_path(doc, file, field(index, "secret_file"))?;
-            let Located { value, key, origin } = path;
-            Ok(Some(Located {
-                value: SecretSource::File(value),
+            let key = field(index, "secret_file");
+            let paths = secret_names(file.get_ref(), "path", |path| !path.is_empty())
+                .map_err(|message| doc.invalid(file.span(), &key, message))?;
+            let paths = paths.into_iter().map(PathBuf::from).collect();
+            Ok(Some(doc.locate(
+                SecretSource::File(paths),
+                &file.span(),
                 key,
-                origin,
-            }))
+            )))
         }
     }
 }
 
+/// Checks a list of secret places: not empty, each one usable, none twice
+/// (a repeat is a sign that the rotation edit went wrong).
+fn secret_names(
+    list: &StringList,
+    what: &str,
+    is_usable: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    if list.0.is_empty() {
+        return Err(format!(
+            "an empty list names no secret; give at least one {what}"
+        ));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(list.0.len());
+    for name in &list.0 {
+        if !is_usable(name) {
+            return Err(format!("{name:?} is not a usable {what}"));
+        }
+        if names.contains(name) {
+            return Err(format!("{name:?} is listed twice"));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
+}
+
 /// Keeps a file path as written; relative paths resolve against the
 /// working directory when the file is read.
-fn file_path(
+pub(super) fn file_path(
     doc: Document<'_>,
     value: &Spanned<String>,
     key: String,

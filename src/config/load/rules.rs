@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::Document;
 use super::values::{self, PathKind};
 use crate::config::raw::RuleConfig;
-use crate::config::{AccessMode, ConfigError, PathMatch, RuleSettings};
+use crate::config::{AccessMode, ConfigError, EnforceMode, PathMatch, RuleSettings};
 
 /// Checks every rule, keeping file order: the first match wins.
 pub(super) fn check_all(
@@ -49,12 +49,33 @@ fn check(
         .as_ref()
         .map(|list| methods(doc, list, &field(index, "methods")))
         .transpose()?;
+    let access = access(doc, index, raw)?;
     Ok(RuleSettings {
         name: Arc::from(name),
         path,
         methods,
-        access: access(doc, index, raw)?,
+        mode: mode(doc, index, raw, &access)?,
+        access,
     })
+}
+
+/// Reads the rule's own mode. A public rule checks no token, so a mode
+/// there could only mislead whoever reads the file; it is refused.
+fn mode(
+    doc: Document<'_>,
+    index: usize,
+    raw: &RuleConfig,
+    access: &AccessMode,
+) -> Result<Option<EnforceMode>, ConfigError> {
+    match (&raw.mode, access) {
+        (None, _) => Ok(None),
+        (Some(mode), AccessMode::Public) => {
+            let message = "mode cannot be combined with public = true: a public rule \
+                           checks no token";
+            Err(doc.invalid(mode.span(), &field(index, "mode"), message))
+        }
+        (Some(mode), AccessMode::Protected { .. }) => Ok(Some(*mode.get_ref())),
+    }
 }
 
 /// Reads exactly one of `path` and `path_prefix`, returning the match and

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 mod provider;
+mod rotation;
 
 use super::{DEFAULT_PATH, from_file, from_str};
 use crate::config::{AccessMode, ClaimPath, ConfigError, PathMatch, SecretSource, Settings};
@@ -136,7 +137,7 @@ fn the_example_file_loads_as_documented() {
         ]
     );
     let secret = accounts.secret.as_ref().expect("secret is set");
-    assert!(matches!(&secret.value, SecretSource::Env(name) if name == "JWT_SECRET_KEY"));
+    assert!(matches!(&secret.value, SecretSource::Env(names) if names == &["JWT_SECRET_KEY"]));
     let jwks = accounts.jwks_file.as_ref().expect("jwks_file is set");
     assert_eq!(jwks.value, PathBuf::from("config/jwks.json"));
     assert_eq!(jwks.key, "providers[0].jwks_file");

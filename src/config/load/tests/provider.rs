@@ -178,7 +178,7 @@ fn key_sources_are_located_for_later_errors() {
 
     let secret = b.secret.as_ref().expect("secret is set");
     assert!(
-        matches!(&secret.value, SecretSource::File(path) if path == Path::new("secrets/b.key"))
+        matches!(&secret.value, SecretSource::File(paths) if paths == &[Path::new("secrets/b.key")])
     );
     assert_eq!(secret.key, "providers[1].secret_file");
     assert_eq!(

@@ -1,0 +1,303 @@
+//! Reloading the config while serving.
+//!
+//! A reload reads the file again, checks it, loads every key and denylist
+//! it names, and only then publishes the new snapshot with one store (see
+//! [`State::reload`]); requests in flight finish on the snapshot they
+//! started with. Anything wrong along the way refuses the whole reload: the
+//! running config stays, a warning names the file, line and key, and
+//! `tollgate_config_reloads_total{result="error"}` counts it.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::diff::{self, RestartOnly};
+use crate::config::watch::{ConfigWatch, TriggerKind, watched_files};
+use crate::config::{self, ConfigError, Settings};
+use crate::keys::KeyError;
+use crate::state::{Snapshot, State};
+use crate::telemetry::log::{self, LevelChange};
+
+/// Looks up environment variables, shareable with the reload task.
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Says why a reload was refused; the running config stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file does not read, parse or validate.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A key, secret or denylist it names cannot be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The reload task itself failed (it panicked); a bug.
+    #[error("the reload task failed: {0}")]
+    Task(String),
+}
+
+impl ReloadError {
+    /// Returns the config key at fault, when the error names one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ReloadError::Config(ConfigError::Invalid { key, .. }) => Some(key),
+            ReloadError::Keys(
+                KeyError::EnvUnset { key, .. }
+                | KeyError::Read { key, .. }
+                | KeyError::ShortSecret { key, .. }
+                | KeyError::NoSecret { key, .. }
+                | KeyError::Jwks { key, .. }
+                | KeyError::Denylist { key, .. },
+            ) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Describes a reload that was published.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The generation of the new snapshot.
+    pub generation: u64,
+    /// The keys whose values changed (see [`diff::changed_keys`]).
+    pub changed: Vec<String>,
+    /// Settings the file changed that need a restart; not in force.
+    pub restart_only: Vec<RestartOnly>,
+}
+
+/// Reads the config at `path` again and publishes it, logging and counting
+/// the result either way; on error the running config stays.
+///
+/// Blocking: it reads files. The reload task runs it off the runtime's
+/// worker threads, one reload at a time; two run at once could publish in
+/// either order.
+pub fn reload_file(
+    state: &State,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Reloaded, ReloadError> {
+    match try_reload(state, path, env) {
+        Ok(reloaded) => {
+            state.metrics.config_reloads_ok.increment(1);
+            Ok(reloaded)
+        }
+        Err(error) => {
+            state.metrics.config_reloads_error.increment(1);
+            tracing::warn!(
+                config.path = %path.display(),
+                config.key = error.key(),
+                error = %error,
+                "config reload refused; running config kept"
+            );
+            Err(error)
+        }
+    }
+}
+
+/// Does the work of [`reload_file`].
+fn try_reload(
+    state: &State,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Reloaded, ReloadError> {
+    let mut settings = config::from_file(path)?;
+    let running = state.load();
+
+    let restart_only = diff::keep_restart_only(&running.settings, &mut settings);
+    for kept in &restart_only {
+        tracing::warn!(
+            config.path = %path.display(),
+            config.key = kept.key,
+            running = %kept.running,
+            wanted = %kept.wanted,
+            "setting needs a restart; running value kept"
+        );
+    }
+
+    let changed = diff::changed_keys(&running.settings, &settings);
+    let generation = state.reload(settings, env)?;
+    let published = state.load();
+    apply_log_level(&running.settings, &published.settings);
+
+    tracing::info!(
+        config.path = %path.display(),
+        generation,
+        changed = %describe(&changed),
+        keys = %key_summary(&published),
+        "config reloaded"
+    );
+    Ok(Reloaded {
+        generation,
+        changed,
+        restart_only,
+    })
+}
+
+/// Puts a changed `log.level` in force.
+fn apply_log_level(old: &Settings, new: &Settings) {
+    if old.log.level == new.log.level {
+        return;
+    }
+    match log::set_level(&new.log.level) {
+        Ok(LevelChange::Pinned) => {
+            tracing::info!(log.level = %new.log.level, "RUST_LOG is set and wins over log.level");
+        }
+        Ok(LevelChange::Applied | LevelChange::NotInstalled) => {}
+        // The config check parsed the same filter, so this cannot happen.
+        Err(error) => tracing::warn!(error = %error, "cannot apply log.level"),
+    }
+}
+
+/// Joins the changed keys for a log line.
+fn describe(changed: &[String]) -> String {
+    if changed.is_empty() {
+        // Key files and denylists may still have new contents.
+        "no setting; files re-read".to_owned()
+    } else {
+        changed.join(", ")
+    }
+}
+
+/// Says what each provider now holds, since new key files or denylists do
+/// not show in the settings.
+fn key_summary(snapshot: &Snapshot) -> String {
+    let providers: Vec<String> = snapshot
+        .providers
+        .list()
+        .iter()
+        .map(|provider| {
+            format!(
+                "{}: {} secrets, {} public keys, {} denylist entries",
+                provider.name,
+                provider.keys.secret_count(),
+                provider.keys.public_keys().len(),
+                provider.revoke.denylist_len()
+            )
+        })
+        .collect();
+    providers.join("; ")
+}
+
+// --- Reloader ---
+
+/// The reload task: reloads whenever its [`ConfigWatch`] says so.
+///
+/// A file change reloads only when the watched files' contents differ
+/// from the last reload's: a directory also sees changes to files tollgate
+/// does not read. SIGHUP always reloads, since the operator asked.
+pub(super) struct Reloader {
+    changes: ConfigWatch,
+    path: PathBuf,
+    state: Arc<State>,
+    env: Env,
+    files: Vec<PathBuf>,
+    /// The contents last reloaded; `None` when unknown, so that the next
+    /// change reloads whatever it finds.
+    seen: Option<Vec<Option<u64>>>,
+}
+
+impl Reloader {
+    /// Starts watching at once, before the task is first polled, so that
+    /// any change made after this returns is seen.
+    ///
+    /// XXX: a change made between loading the config at start and this
+    /// call is only picked up with the next change or SIGHUP; the window is
+    /// the time it takes to bind the listeners.
+    pub(super) fn new(
+        mut changes: ConfigWatch,
+        path: PathBuf,
+        state: Arc<State>,
+        env: Env,
+    ) -> Self {
+        let files = files_to_watch(&path, &state);
+        changes.watch_files(&files);
+        let seen = Some(fingerprint(&files));
+        Reloader {
+            changes,
+            path,
+            state,
+            env,
+            files,
+            seen,
+        }
+    }
+
+    /// Reloads on every trigger until `stop` turns true.
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let trigger = tokio::select! {
+                trigger = self.changes.next() => trigger,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+
+            let now = fingerprint(&self.files);
+            if trigger == TriggerKind::Files && self.seen.as_ref() == Some(&now) {
+                tracing::debug!("watched files unchanged; no reload");
+                continue;
+            }
+            self.seen = Some(now);
+
+            tracing::debug!(trigger = trigger.as_str(), "reloading config");
+            self.reload().await;
+            self.follow_files();
+        }
+    }
+
+    /// Runs [`reload_file`] on a blocking thread.
+    async fn reload(&self) {
+        let (state, path, env) = (self.state.clone(), self.path.clone(), self.env.clone());
+        let finished = tokio::task::spawn_blocking(move || {
+            // Logged and counted inside; the result is not needed here.
+            let _ = reload_file(&state, &path, &*env);
+        })
+        .await;
+        if let Err(error) = finished {
+            self.state.metrics.config_reloads_error.increment(1);
+            let error = ReloadError::Task(error.to_string());
+            tracing::warn!(error = %error, "config reload refused; running config kept");
+        }
+    }
+
+    /// Watches the files the config now names. Their contents were not
+    /// part of the fingerprint, so the next change reloads.
+    fn follow_files(&mut self) {
+        let files = files_to_watch(&self.path, &self.state);
+        if files != self.files {
+            self.changes.watch_files(&files);
+            self.files = files;
+            self.seen = None;
+        }
+    }
+}
+
+/// Lists the files to watch: those the running config names, plus those
+/// the file on disk names when it parses. After a refused reload that
+/// named a missing key file, creating that file must be noticed too.
+fn files_to_watch(path: &Path, state: &State) -> Vec<PathBuf> {
+    let mut files = watched_files(path, &state.load().settings);
+    if let Ok(on_disk) = config::from_file(path) {
+        for file in watched_files(path, &on_disk) {
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+    }
+    files
+}
+
+/// Hashes each file's contents (`None` for a file that cannot be read), to
+/// tell a real change from a touch or a neighbour's change. Not a security
+/// measure: it only saves a needless reload and cache flush. The files are
+/// small and local, so they are read inline.
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<u64>> {
+    files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file).ok()?;
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            Some(hasher.finish())
+        })
+        .collect()
+}

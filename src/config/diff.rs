@@ -1,0 +1,221 @@
+//! Comparing the running settings with newly loaded ones: what a reload
+//! changes, and what only a restart can change.
+//!
+//! A reload publishes a new snapshot, but the listeners, the drain deadline
+//! they were started with, the cache and the log lines' `service` field
+//! are built once at start. Their settings are put back to the running
+//! values before the new snapshot is built, so the snapshot always tells
+//! the truth about what is in force.
+
+use std::fmt::Debug;
+
+use super::{ProviderSettings, Settings};
+
+/// Describes one setting that changed in the file but needs a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartOnly {
+    /// The dotted key, such as `listen.address`.
+    pub key: &'static str,
+    /// The value in force, which stays.
+    pub running: String,
+    /// The value the file now holds.
+    pub wanted: String,
+}
+
+/// Puts the running value back into `new` for every setting that cannot
+/// change while serving, and returns those that differed.
+pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<RestartOnly> {
+    let mut kept = Vec::new();
+    keep(&mut kept, "service", &running.service, &mut new.service);
+    keep(
+        &mut kept,
+        "listen.address",
+        &running.listen.address,
+        &mut new.listen.address,
+    );
+    keep(
+        &mut kept,
+        "listen.drain_timeout",
+        &running.listen.drain_timeout,
+        &mut new.listen.drain_timeout,
+    );
+    keep(&mut kept, "admin.address", &running.admin, &mut new.admin);
+    keep(
+        &mut kept,
+        "cache.capacity",
+        &running.cache.capacity,
+        &mut new.cache.capacity,
+    );
+    kept
+}
+
+/// Records `key` and restores `running` into `new` when they differ.
+fn keep<T: Clone + Debug + PartialEq>(
+    kept: &mut Vec<RestartOnly>,
+    key: &'static str,
+    running: &T,
+    new: &mut T,
+) {
+    if running == new {
+        return;
+    }
+    kept.push(RestartOnly {
+        key,
+        running: format!("{running:?}"),
+        wanted: format!("{new:?}"),
+    });
+    *new = running.clone();
+}
+
+/// Lists the keys whose values differ, coarsely: a whole section, or one
+/// field of a provider (`providers.accounts.revoke`).
+///
+/// Values are compared through their `Debug` text, which every settings
+/// type has and which never holds a secret (only where secrets live). This
+/// runs once per reload, off the request path, so the cost is of no
+/// account.
+pub fn changed_keys(old: &Settings, new: &Settings) -> Vec<String> {
+    let mut changed = Vec::new();
+    let sections: [(&str, String, String); 6] = [
+        ("upstream", debug(&old.upstream), debug(&new.upstream)),
+        (
+            "account_store",
+            debug(&old.account_store),
+            debug(&new.account_store),
+        ),
+        ("rules", debug(&old.rules), debug(&new.rules)),
+        ("limits", debug(&old.limits), debug(&new.limits)),
+        ("log", debug(&old.log), debug(&new.log)),
+        ("mode", debug(&old.mode), debug(&new.mode)),
+    ];
+    for (key, before, after) in sections {
+        if before != after {
+            changed.push(key.to_owned());
+        }
+    }
+    changed.extend(changed_providers(&old.providers, &new.providers));
+    changed
+}
+
+/// Lists providers added or removed, and the fields of those kept that
+/// differ.
+fn changed_providers(old: &[ProviderSettings], new: &[ProviderSettings]) -> Vec<String> {
+    let mut changed = Vec::new();
+    for provider in new {
+        let Some(before) = old.iter().find(|p| p.name == provider.name) else {
+            changed.push(format!("providers.{} (added)", provider.name));
+            continue;
+        };
+        for field in provider_fields(before, provider) {
+            changed.push(format!("providers.{}.{field}", provider.name));
+        }
+    }
+    for provider in old {
+        if !new.iter().any(|p| p.name == provider.name) {
+            changed.push(format!("providers.{} (removed)", provider.name));
+        }
+    }
+    changed
+}
+
+/// Names the fields of one provider that differ.
+fn provider_fields(old: &ProviderSettings, new: &ProviderSettings) -> Vec<&'static str> {
+    let fields: [(&str, String, String); 9] = [
+        ("issuer", debug(&old.issuer), debug(&new.issuer)),
+        ("audiences", debug(&old.audiences), debug(&new.audiences)),
+        ("algorithms", debug(&old.algorithms), debug(&new.algorithms)),
+        ("secret", debug(&old.secret), debug(&new.secret)),
+        ("jwks_file", debug(&old.jwks_file), debug(&new.jwks_file)),
+        ("leeway", debug(&old.leeway), debug(&new.leeway)),
+        (
+            "roles_claim",
+            debug(&old.roles_claim),
+            debug(&new.roles_claim),
+        ),
+        (
+            "claim_to_headers",
+            debug(&old.claim_to_headers),
+            debug(&new.claim_to_headers),
+        ),
+        ("revoke", debug(&old.revoke), debug(&new.revoke)),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, before, after)| before != after)
+        .map(|(field, _, _)| field)
+        .collect()
+}
+
+fn debug<T: Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_str;
+
+    const BASE: &str = r#"
+service = "api"
+[listen]
+address = "127.0.0.1:8080"
+drain_timeout = "20s"
+[upstream]
+url = "http://127.0.0.1:8000"
+[[providers]]
+name = "accounts"
+issuer = "https://accounts.test"
+audiences = ["api"]
+algorithms = ["HS256"]
+secret_env = "K"
+[cache]
+capacity = 10
+"#;
+
+    fn load(text: &str) -> Settings {
+        from_str(text, "test.toml").expect("a valid config")
+    }
+
+    #[test]
+    fn restart_only_settings_keep_their_running_values() {
+        let running = load(BASE);
+        let text = BASE
+            .replace("127.0.0.1:8080", "127.0.0.1:8081")
+            .replace("\"20s\"", "\"5s\"")
+            .replace("capacity = 10", "capacity = 20")
+            .replace("\"api\"\n[listen]", "\"api2\"\n[listen]");
+        let mut new = load(&text);
+
+        let kept = keep_restart_only(&running, &mut new);
+        let keys: Vec<&str> = kept.iter().map(|k| k.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "service",
+                "listen.address",
+                "listen.drain_timeout",
+                "cache.capacity"
+            ]
+        );
+        assert_eq!(new.listen.address, running.listen.address);
+        assert_eq!(new.listen.drain_timeout, running.listen.drain_timeout);
+        assert_eq!(new.cache.capacity, 10);
+        assert_eq!(&*new.service, "api");
+        assert_eq!(kept[3].wanted, "20");
+    }
+
+    #[test]
+    fn live_settings_are_listed_as_changed_and_left_alone() {
+        let running = load(BASE);
+        // A top-level key must come before the first table.
+        let rotated = BASE.replace("secret_env = \"K\"", "secret_env = [\"K\", \"OLD\"]");
+        let mut new = load(&format!("mode = \"report_only\"\n{rotated}"));
+
+        assert!(keep_restart_only(&running, &mut new).is_empty());
+        assert_eq!(
+            changed_keys(&running, &new),
+            ["mode", "providers.accounts.secret"]
+        );
+        assert!(changed_keys(&running, &load(BASE)).is_empty());
+    }
+}
