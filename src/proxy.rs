@@ -221,7 +221,7 @@ impl Proxy {
             }
         };
         if !roles.is_empty() && !identity.has_any_role(roles) {
-            tracing::debug!(user_id = &*identity.subject, "role missing");
+            tracing::debug!(user_id = identity.subject.as_deref(), "role missing");
             snapshot.count_verdict(Some(identity.provider), Some(Reason::InsufficientRole));
             return Err(Reason::InsufficientRole);
         }
@@ -323,7 +323,7 @@ impl Proxy {
         tracing::info!(
             target: "tollgate::access",
             request_id = exchange.request_id.to_str().unwrap_or("-"),
-            user_id = exchange.identity.as_ref().map(|id| &*id.subject),
+            user_id = exchange.identity.as_ref().and_then(|id| id.subject.as_deref()),
             http.method = %exchange.method,
             http.path = exchange.path,
             http.status = response.status().as_u16(),

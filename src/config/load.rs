@@ -12,6 +12,7 @@
 mod provider;
 mod rules;
 mod sections;
+mod shape;
 #[cfg(test)]
 mod tests;
 mod values;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use jsonwebtoken::DecodingKey;
 
-use super::{KeySet, parse_jwks};
+use super::{KeyDocumentKind, KeySet, parse_key_document};
 use crate::config::{Located, ProviderSettings, SecretSource};
 
 /// The shortest HMAC secret accepted: RFC 7518 section 3.2 requires a key
@@ -49,7 +49,8 @@ pub enum KeyError {
         /// Its length.
         len: usize,
     },
-    /// The JWKS file is not a JWKS, or holds no usable key.
+    /// The key file is neither a JWKS nor an x509 map, or holds no usable
+    /// key.
     #[error("{origin}: {key}: {}: {message}", path.display())]
     Jwks {
         /// `file:line` of the config key.
@@ -78,7 +79,7 @@ pub fn load(
     };
 
     let (public, skipped) = match &provider.jwks_file {
-        Some(file) => read_jwks(file)?,
+        Some(file) => read_jwks(file, provider.keys_format)?,
         None => (Vec::new(), Vec::new()),
     };
 
@@ -123,7 +124,10 @@ fn read_secret(
     })
 }
 
-fn read_jwks(file: &Located<PathBuf>) -> Result<(Vec<super::PublicKey>, Vec<String>), KeyError> {
+fn read_jwks(
+    file: &Located<PathBuf>,
+    format: Option<KeyDocumentKind>,
+) -> Result<(Vec<super::PublicKey>, Vec<String>), KeyError> {
     let bytes = read_file(file, &file.value)?;
     let jwks_error = |message: String| KeyError::Jwks {
         origin: file.origin.clone(),
@@ -132,7 +136,7 @@ fn read_jwks(file: &Located<PathBuf>) -> Result<(Vec<super::PublicKey>, Vec<Stri
         message,
     };
 
-    let parsed = parse_jwks(&bytes).map_err(|err| jwks_error(err.to_string()))?;
+    let parsed = parse_key_document(&bytes, format).map_err(|err| jwks_error(err.to_string()))?;
     if parsed.keys.is_empty() {
         let why = match parsed.skipped.first() {
             Some(first) => format!("no usable key (first skipped: {first})"),
