@@ -4,10 +4,13 @@
 //! algorithms its type allows, so a token can never pick how its own key is
 //! used: an RSA public key is never fed to HMAC, an HMAC secret never to
 //! RSA, and a P-384 key never checks an ES256 signature. Keys named by the
-//! token itself (`jku`, `x5u`, `jwk`, `x5c`) are never looked at.
+//! token itself (`jku`, `x5u`, `jwk`, `x5c`) are never looked at. Key
+//! documents come as a JWKS or as an x509 map ([`parse_key_document`]).
 
+mod document;
 mod jwks;
 mod load;
+mod x509;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,7 +18,8 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-pub use self::jwks::{JwksError, parse_jwks};
+pub use self::document::{KeyDocumentError, KeyDocumentKind, parse_key_document};
+pub use self::jwks::{JwksError, ParsedJwks, parse_jwks};
 pub use self::load::{KeyError, MIN_SECRET_BYTES, load};
 
 /// Names the type of a public key, which fixes the algorithms it may check.

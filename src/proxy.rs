@@ -171,8 +171,8 @@ impl Proxy {
         // Decide.
         match self.decide(&request, rule, snapshot) {
             Ok(identity) => {
-                if let Some(identity) = &identity {
-                    tracing::Span::current().record("user_id", &*identity.subject);
+                if let Some(subject) = identity.as_ref().and_then(|id| id.subject.as_deref()) {
+                    tracing::Span::current().record("user_id", subject);
                 }
                 exchange.verdict = if identity.is_some() { "ok" } else { "-" };
                 exchange.identity = identity;
@@ -240,7 +240,7 @@ impl Proxy {
             }
         };
         if !roles.is_empty() && !identity.has_any_role(roles) {
-            tracing::debug!(user_id = &*identity.subject, "role missing");
+            tracing::debug!(user_id = identity.subject.as_deref(), "role missing");
             snapshot.count_verdict(Some(identity.provider), Some(Reason::InsufficientRole));
             return Err(Reason::InsufficientRole);
         }
@@ -342,7 +342,7 @@ impl Proxy {
         tracing::info!(
             target: "tollgate::access",
             request_id = exchange.request_id.to_str().unwrap_or("-"),
-            user_id = exchange.identity.as_ref().map(|id| &*id.subject),
+            user_id = exchange.identity.as_ref().and_then(|id| id.subject.as_deref()),
             http.method = %exchange.method,
             http.path = exchange.path,
             http.status = response.status().as_u16(),

@@ -74,7 +74,7 @@ impl Snapshot {
             settings
                 .providers
                 .iter()
-                .flat_map(|p| p.claim_to_headers.iter().map(|(name, _)| name.clone())),
+                .flat_map(|p| p.identity_header_names().cloned()),
         );
         let realm = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", settings.service))
             .expect("service names are checked to be plain tokens");

@@ -93,7 +93,7 @@ mod tests {
     fn identity(subject: &str) -> Arc<Identity> {
         Arc::new(Identity {
             provider: 0,
-            subject: subject.into(),
+            subject: Some(subject.into()),
             roles: Vec::new(),
             headers: Vec::new(),
             jti: None,

@@ -4,6 +4,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::{Provider, Reason};
+use crate::config::ClaimPath;
 
 /// Holds who the caller is, as established by one verified token.
 ///
@@ -13,11 +14,12 @@ use super::{Provider, Reason};
 pub struct Identity {
     /// Index of the provider that verified the token, in its snapshot.
     pub provider: usize,
-    /// The `sub` claim.
-    pub subject: Box<str>,
-    /// The caller's roles, from the provider's roles claim.
+    /// The `sub` claim; absent only for a provider that does not require it.
+    pub subject: Option<Box<str>>,
+    /// The caller's roles, from the provider's roles claims, each once.
     pub roles: Vec<Box<str>>,
-    /// The identity headers to set, in config order.
+    /// The identity headers to set: `claim_to_headers` in config order, then
+    /// the roles header.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The `jti` claim, when it is a string: kept so that a denylist can
     /// refuse the token on a cache hit, without its claims at hand.
@@ -31,17 +33,12 @@ impl Identity {
     pub fn from_claims(
         provider_at: usize,
         provider: &Provider,
-        subject: &str,
+        subject: Option<&str>,
         claims: &Map<String, Value>,
     ) -> Result<Self, Reason> {
-        let roles = match provider.roles_claim.find(claims) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(role)) => vec![role.as_str().into()],
-            Some(Value::Array(items)) => strings(items)?,
-            Some(_) => return Err(Reason::InvalidClaims),
-        };
+        let roles = merged_roles(&provider.roles_claim, claims)?;
 
-        let mut headers = Vec::with_capacity(provider.claim_to_headers.len());
+        let mut headers = Vec::with_capacity(provider.claim_to_headers.len() + 1);
         for (name, path) in &provider.claim_to_headers {
             let Some(value) = path.find(claims) else {
                 continue;
@@ -49,10 +46,15 @@ impl Identity {
             let value = header_value(value, provider.max_header_bytes)?;
             headers.push((name.clone(), value));
         }
+        // No roles, no header: an empty value would read as one empty role.
+        if let (Some(name), false) = (&provider.roles_header, roles.is_empty()) {
+            let joined = join_roles(&roles)?;
+            headers.push((name.clone(), safe_value(joined, provider.max_header_bytes)?));
+        }
 
         Ok(Identity {
             provider: provider_at,
-            subject: subject.into(),
+            subject: subject.map(Box::from),
             roles,
             headers,
             jti: claims.get("jti").and_then(Value::as_str).map(Box::from),
@@ -68,19 +70,53 @@ impl Identity {
     }
 }
 
-fn strings(items: &[Value]) -> Result<Vec<Box<str>>, Reason> {
-    items
-        .iter()
-        .map(|item| item.as_str().map(Box::from).ok_or(Reason::InvalidClaims))
-        .collect()
+/// Collects the roles of every roles claim, in the order the claims are
+/// listed and then as each claim lists them, keeping the first of repeats.
+///
+/// An absent or `null` claim adds nothing: Keycloak, for one, leaves out a
+/// client's roles when the caller has none. Anything but a string or an
+/// array of strings is refused, since guessing at it could grant a role.
+fn merged_roles(paths: &[ClaimPath], claims: &Map<String, Value>) -> Result<Vec<Box<str>>, Reason> {
+    let mut roles: Vec<Box<str>> = Vec::new();
+    for path in paths {
+        let items = match path.find(claims) {
+            None | Some(Value::Null) => continue,
+            Some(one @ Value::String(_)) => std::slice::from_ref(one),
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(_) => return Err(Reason::InvalidClaims),
+        };
+        for item in items {
+            let role = item.as_str().ok_or(Reason::InvalidClaims)?;
+            // Role lists are short, so a scan beats building a set.
+            if !roles.iter().any(|seen| &**seen == role) {
+                roles.push(role.into());
+            }
+        }
+    }
+    Ok(roles)
+}
+
+/// Joins roles for the roles header, under the same list rule as an array
+/// claim in `claim_to_headers`.
+fn join_roles(roles: &[Box<str>]) -> Result<String, Reason> {
+    let mut joined = String::new();
+    for (at, role) in roles.iter().enumerate() {
+        if !is_list_item(role) {
+            return Err(Reason::InvalidClaims);
+        }
+        if at > 0 {
+            joined.push(',');
+        }
+        joined.push_str(role);
+    }
+    Ok(joined)
 }
 
 /// Renders a claim as a header value, or refuses the token.
 ///
-/// An array is joined with `,`, so an element that itself holds a `,` would
-/// read as two values downstream: such a token is refused rather than let a
-/// role be forged. Control characters (CR and LF above all) would split or
-/// corrupt the header, so they are refused too, as are leading and trailing
+/// An array is joined with `,` (see [`is_list_item`] for what an element
+/// may hold). Control characters (CR and LF above all) would split or
+/// corrupt the header, so they are refused, as are leading and trailing
 /// spaces, which the upstream's parser would silently trim.
 fn header_value(value: &Value, max_bytes: usize) -> Result<HeaderValue, Reason> {
     let text = match value {
@@ -90,7 +126,11 @@ fn header_value(value: &Value, max_bytes: usize) -> Result<HeaderValue, Reason> 
         Value::Array(items) => join(items)?,
         Value::Null | Value::Object(_) => return Err(Reason::InvalidClaims),
     };
+    safe_value(text, max_bytes)
+}
 
+/// Checks rendered text against the header rules above.
+fn safe_value(text: String, max_bytes: usize) -> Result<HeaderValue, Reason> {
     if text.len() > max_bytes || text.bytes().any(|b| b.is_ascii_control()) {
         return Err(Reason::InvalidClaims);
     }
@@ -104,7 +144,7 @@ fn join(items: &[Value]) -> Result<String, Reason> {
     let mut joined = String::new();
     for (at, item) in items.iter().enumerate() {
         let part = match item {
-            Value::String(text) if !text.contains(',') => text.clone(),
+            Value::String(text) if is_list_item(text) => text.clone(),
             Value::Number(number) => number.to_string(),
             _ => return Err(Reason::InvalidClaims),
         };
@@ -114,6 +154,17 @@ fn join(items: &[Value]) -> Result<String, Reason> {
         joined.push_str(&part);
     }
     Ok(joined)
+}
+
+/// Says whether text can stand as one element of a `,`-joined list and be
+/// read back as exactly itself.
+///
+/// A `,` inside would read as two elements, so a role could be forged;
+/// an empty element or one with surrounding spaces would be dropped or
+/// trimmed by the upstream's list parser (RFC 9110 section 5.6.1), so it
+/// would match a role the issuer never granted.
+fn is_list_item(text: &str) -> bool {
+    !text.is_empty() && !text.contains(',') && text.trim() == text
 }
 
 #[cfg(test)]
@@ -147,6 +198,50 @@ mod tests {
     fn values_over_the_cap_are_refused() {
         assert!(header_value(&json!("abcd"), 4).is_ok());
         assert_eq!(header_value(&json!("abcde"), 4), Err(Reason::InvalidClaims));
+    }
+
+    #[test]
+    fn list_elements_that_an_upstream_would_trim_or_drop_are_refused() {
+        for bad in [json!(["a", " admin"]), json!(["a", ""]), json!(["admin\t"])] {
+            assert_eq!(header_value(&bad, 100), Err(Reason::InvalidClaims), "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_are_merged_in_claim_order_and_kept_once() {
+        let claims = json!({
+            "realm_access": {"roles": ["player", "offline_access"]},
+            "resource_access": {"api": {"roles": ["moderator", "player"]}},
+            "group": "player",
+        });
+        let claims = claims.as_object().expect("an object");
+        let paths = [
+            ClaimPath::parse("/realm_access/roles"),
+            ClaimPath::parse("/resource_access/api/roles"),
+            ClaimPath::parse("group"),
+            ClaimPath::parse("/resource_access/other/roles"),
+        ];
+        let roles = merged_roles(&paths, claims).expect("roles");
+        let roles: Vec<&str> = roles.iter().map(|r| &**r).collect();
+        assert_eq!(roles, ["player", "offline_access", "moderator"]);
+        assert_eq!(join_roles(&["a".into(), "b".into()]), Ok("a,b".to_owned()));
+    }
+
+    #[test]
+    fn a_roles_claim_of_another_type_is_refused() {
+        for bad in [
+            json!({"roles": {"admin": true}}),
+            json!({"roles": [1]}),
+            json!({"roles": 1}),
+        ] {
+            let claims = bad.as_object().expect("an object");
+            let paths = [ClaimPath::parse("roles")];
+            assert_eq!(
+                merged_roles(&paths, claims),
+                Err(Reason::InvalidClaims),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

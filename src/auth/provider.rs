@@ -19,14 +19,20 @@ pub struct Provider {
     pub issuer: String,
     /// Accepted audiences; the token must name one.
     pub audiences: Vec<String>,
+    /// The claim that names the audience.
+    pub audience_claim: ClaimPath,
     /// The algorithm allowlist.
     pub algorithms: Vec<Algorithm>,
     /// Secrets and public keys.
     pub keys: KeySet,
     /// Allowed clock skew, in seconds.
     pub leeway: f64,
-    /// Where the roles are read from.
-    pub roles_claim: ClaimPath,
+    /// Where the roles are read from, in order.
+    pub roles_claim: Vec<ClaimPath>,
+    /// The header that carries the merged roles, if any.
+    pub roles_header: Option<HeaderName>,
+    /// Whether `sub` must be present.
+    pub require_sub: bool,
     /// Identity headers and the claims they carry.
     pub claim_to_headers: Vec<(HeaderName, ClaimPath)>,
     /// The longest identity header value forwarded.
@@ -42,10 +48,13 @@ impl Provider {
             name: settings.name.clone(),
             issuer: settings.issuer.clone(),
             audiences: settings.audiences.clone(),
+            audience_claim: settings.audience_claim.clone(),
             algorithms: settings.algorithms.clone(),
             keys,
             leeway: settings.leeway.as_secs_f64(),
             roles_claim: settings.roles_claim.clone(),
+            roles_header: settings.roles_header.clone(),
+            require_sub: settings.require_sub,
             claim_to_headers: settings.claim_to_headers.clone(),
             max_header_bytes,
             revoke: Revocation::default(),

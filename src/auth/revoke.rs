@@ -138,7 +138,11 @@ impl Denylist {
             .jti
             .as_deref()
             .is_some_and(|jti| self.jti.contains(jti));
-        by_jti || self.sub.contains(&identity.subject)
+        let by_sub = identity
+            .subject
+            .as_deref()
+            .is_some_and(|sub| self.sub.contains(sub));
+        by_jti || by_sub
     }
 }
 
@@ -177,7 +181,7 @@ mod tests {
     fn identity(subject: &str, jti: Option<&str>, issued_at: Option<f64>) -> Identity {
         Identity {
             provider: 0,
-            subject: subject.into(),
+            subject: Some(subject.into()),
             roles: Vec::new(),
             headers: Vec::new(),
             jti: jti.map(Box::from),

@@ -15,6 +15,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{Identity, Provider, Providers, Reason, Refusal};
+use crate::config::ClaimPath;
 use crate::keys::KeyChoice;
 
 /// Holds what a successful verification yields.
@@ -221,11 +222,11 @@ fn check_signature(
 
 /// What the claim checks yield.
 struct CheckedClaims<'a> {
-    subject: &'a str,
+    subject: Option<&'a str>,
     not_after: f64,
 }
 
-/// Checks `exp`, `nbf`, `iat`, `aud` and `sub`.
+/// Checks `exp`, `nbf`, `iat`, the audience and `sub`.
 ///
 /// Times must be JSON numbers (RFC 7519 section 2, NumericDate; fractions
 /// allowed). A string such as `"9999999999"` is refused rather than parsed:
@@ -247,10 +248,13 @@ fn check_claims<'a>(
         return Err(Reason::NotYetValid);
     }
 
-    check_audience(provider, claims.get("aud"))?;
+    check_audience(provider, claims)?;
 
+    // Without `require_sub` an absent `sub` is fine, but one that is there
+    // must still be usable: an empty or non-string `sub` is a broken token.
     let subject = match claims.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() => sub.as_str(),
+        None if !provider.require_sub => None,
+        Some(Value::String(sub)) if !sub.is_empty() => Some(sub.as_str()),
         _ => return Err(Reason::InvalidClaims),
     };
     Ok(CheckedClaims { subject, not_after })
@@ -270,9 +274,26 @@ fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, Reason> {
     }
 }
 
+/// Checks the provider's audience claim and, when that is not `aud`, any
+/// `aud` the token carries as well.
+///
+/// An issuer may name the audience elsewhere (Cognito access tokens use
+/// `client_id` and have no `aud`), but RFC 7519 section 4.1.3 still says a
+/// token whose `aud` does not name the recipient must be refused; honouring
+/// it means a token minted for another service never passes on the strength
+/// of a second claim.
+fn check_audience(provider: &Provider, claims: &Map<String, Value>) -> Result<(), Reason> {
+    holds_audience(provider, provider.audience_claim.find(claims))?;
+    let reads_aud = matches!(&provider.audience_claim, ClaimPath::Name(name) if name == "aud");
+    match claims.get("aud") {
+        Some(aud) if !reads_aud => holds_audience(provider, Some(aud)),
+        _ => Ok(()),
+    }
+}
+
 /// The audience is a string or an array of strings (RFC 7519 section
 /// 4.1.3); it must hold one of the provider's audiences.
-fn check_audience(provider: &Provider, aud: Option<&Value>) -> Result<(), Reason> {
+fn holds_audience(provider: &Provider, aud: Option<&Value>) -> Result<(), Reason> {
     let accepted = |aud: &str| provider.audiences.iter().any(|ours| ours == aud);
     match aud {
         Some(Value::String(aud)) if accepted(aud) => Ok(()),

@@ -13,6 +13,7 @@ mod provider;
 mod revoke;
 mod rules;
 mod sections;
+mod shape;
 #[cfg(test)]
 mod tests;
 mod values;

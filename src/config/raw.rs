@@ -134,6 +134,14 @@ pub struct ProviderConfig {
     pub issuer: Spanned<String>,
     /// Accepted `aud` values. Required, not empty.
     pub audiences: Spanned<Vec<Spanned<String>>>,
+    /// The claim that must hold one of `audiences`, for issuers whose
+    /// access tokens carry it outside `aud` (Cognito access tokens name
+    /// their app client in `client_id` and have no `aud`). A claim name or
+    /// a JSON Pointer; a string or an array of strings. A token that also
+    /// carries `aud` must pass on it too, as RFC 7519 section 4.1.3
+    /// requires. Default: `"aud"`.
+    #[serde(default = "default_audience_claim")]
+    pub audience_claim: Spanned<String>,
     /// Accepted signing algorithms, such as `"RS256"`. Required, not empty.
     pub algorithms: Spanned<Vec<Spanned<String>>>,
     /// The environment variable holding the HMAC secret, or a list of them
@@ -147,12 +155,30 @@ pub struct ProviderConfig {
     /// A JWKS file with the public keys. Default: none.
     #[serde(default)]
     pub jwks_file: Option<Spanned<String>>,
+    /// How `jwks_file` is written: `"jwks"` (RFC 7517) or `"x509_map"`, a
+    /// JSON object from key id to PEM certificate, as Google publishes for
+    /// Firebase. Default: none, meaning the document's shape decides.
+    #[serde(default)]
+    pub keys_format: Option<Spanned<String>>,
     /// Clock skew allowed on `exp` and `nbf`. Default: `"30s"`.
     #[serde(default = "default_leeway")]
     pub leeway: Spanned<String>,
-    /// The claim holding the caller's roles. Default: `"roles"`.
+    /// The claim, or list of claims, holding the caller's roles; the roles
+    /// are the values of all of them, in the order listed, each kept once
+    /// (Keycloak: `["/realm_access/roles",
+    /// "/resource_access/<client>/roles"]`). Default: `"roles"`.
     #[serde(default = "default_roles_claim")]
-    pub roles_claim: Spanned<String>,
+    pub roles_claim: Spanned<ClaimNames>,
+    /// A header that carries the merged roles, joined with `,`; it is
+    /// scrubbed from requests like every identity header. Default: none.
+    #[serde(default)]
+    pub roles_header: Option<Spanned<String>>,
+    /// Whether a token must carry a non-empty string `sub`. When `false`,
+    /// `sub` may be absent and the user id comes from `claim_to_headers`
+    /// (`oid` for Entra ID, `uid` for Okta); a `sub` that is present must
+    /// still be a non-empty string. Default: `true`.
+    #[serde(default = "default_true")]
+    pub require_sub: bool,
     /// Identity headers, each set from one claim.
     /// Default: `{ "X-User-Id" = "sub" }`.
     #[serde(default)]
@@ -230,6 +256,45 @@ impl<'de> Deserialize<'de> for ClaimHeaders {
         let mut pairs: Vec<_> = table.into_iter().collect();
         pairs.sort_by_key(|(header, _)| header.span().start);
         Ok(Self(pairs))
+    }
+}
+
+/// Holds one claim name, or a list of them, as written.
+#[derive(Debug)]
+pub enum ClaimNames {
+    /// A single claim, written as a string; its span is the whole value's.
+    One(String),
+    /// A list of claims, each with its own span.
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for ClaimNames {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Not `#[serde(untagged)]`: that buffers the value, which loses the
+        // spans toml attaches to each list item.
+        deserializer.deserialize_any(ClaimNamesVisitor)
+    }
+}
+
+struct ClaimNamesVisitor;
+
+impl<'de> Visitor<'de> for ClaimNamesVisitor {
+    type Value = ClaimNames;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a claim name or a list of claim names")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ClaimNames, E> {
+        Ok(ClaimNames::One(text.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<ClaimNames, A::Error> {
+        let mut names = Vec::new();
+        while let Some(name) = items.next_element::<Spanned<String>>()? {
+            names.push(name);
+        }
+        Ok(ClaimNames::Many(names))
     }
 }
 
@@ -347,6 +412,14 @@ fn default_leeway() -> Spanned<String> {
     unwritten("30s")
 }
 
-fn default_roles_claim() -> Spanned<String> {
-    unwritten("roles")
+fn default_audience_claim() -> Spanned<String> {
+    unwritten("aud")
+}
+
+fn default_roles_claim() -> Spanned<ClaimNames> {
+    Spanned::new(0..0, ClaimNames::One("roles".to_owned()))
+}
+
+fn default_true() -> bool {
+    true
 }

@@ -9,6 +9,8 @@ use http::{HeaderName, Method, Uri};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
+use crate::keys::KeyDocumentKind;
+
 /// Holds everything tollgate needs to run, checked and ready to use.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -86,22 +88,41 @@ pub struct ProviderSettings {
     pub name: Arc<str>,
     /// The exact `iss` value this provider's tokens carry.
     pub issuer: String,
-    /// The token's `aud` must contain one of these.
+    /// The token's audience claim must contain one of these.
     pub audiences: Vec<String>,
+    /// The claim checked against `audiences`: `aud` unless the issuer puts
+    /// the audience elsewhere.
+    pub audience_claim: ClaimPath,
     /// The allowlist of signing algorithms; never contains `none`.
     pub algorithms: Vec<Algorithm>,
     /// Where the HMAC secrets come from, if HMAC is used.
     pub secret: Option<Located<SecretSource>>,
     /// A JWKS document with public keys, chosen by `kid`.
     pub jwks_file: Option<Located<PathBuf>>,
+    /// How the key document is written; `None` lets its shape decide.
+    pub keys_format: Option<KeyDocumentKind>,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway: Duration,
-    /// The claim that holds the caller's roles.
-    pub roles_claim: ClaimPath,
+    /// The claims that hold the caller's roles, read in this order; never
+    /// empty.
+    pub roles_claim: Vec<ClaimPath>,
+    /// The header that carries the merged roles, if one is set.
+    pub roles_header: Option<HeaderName>,
+    /// Whether a token must carry a `sub`.
+    pub require_sub: bool,
     /// Identity headers to set on forwarded requests, each from one claim.
     pub claim_to_headers: Vec<(HeaderName, ClaimPath)>,
     /// Tokens refused although they verify.
     pub revoke: RevokeSettings,
+}
+
+impl ProviderSettings {
+    /// Lists every identity header this provider may set, so that all of
+    /// them can be scrubbed from what downstream sends.
+    pub fn identity_header_names(&self) -> impl Iterator<Item = &HeaderName> {
+        let claims = self.claim_to_headers.iter().map(|(name, _)| name);
+        claims.chain(self.roles_header.as_ref())
+    }
 }
 
 /// Names where HMAC secrets are read from. Several places (or several lines

@@ -36,10 +36,12 @@ pub struct ParsedJwks {
 /// Parses a JWKS document.
 pub fn parse_jwks(bytes: &[u8]) -> Result<ParsedJwks, JwksError> {
     let document: Value = serde_json::from_slice(bytes)?;
-    let Some(entries) = document.get("keys").and_then(Value::as_array) else {
-        return Err(JwksError::Shape);
-    };
+    jwks_keys(&document).ok_or(JwksError::Shape)
+}
 
+/// Reads the keys of a parsed JWKS; `None` when it has no `keys` array.
+pub(super) fn jwks_keys(document: &Value) -> Option<ParsedJwks> {
+    let entries = document.get("keys").and_then(Value::as_array)?;
     let mut parsed = ParsedJwks::default();
     for (at, entry) in entries.iter().enumerate() {
         match parse_key(entry) {
@@ -47,7 +49,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<ParsedJwks, JwksError> {
             Err(why) => parsed.skipped.push(format!("keys[{at}]: {why}")),
         }
     }
-    Ok(parsed)
+    Some(parsed)
 }
 
 fn parse_key(entry: &Value) -> Result<PublicKey, String> {
@@ -92,8 +94,14 @@ fn declared_alg(jwk: &Map<String, Value>, kind: KeyKind) -> Result<Option<Algori
 }
 
 fn rsa_key(jwk: &Map<String, Value>) -> Result<DecodingKey, String> {
-    let n = strip_leading_zeros(binary(jwk, "n")?);
-    let e = strip_leading_zeros(binary(jwk, "e")?);
+    rsa_from_components(binary(jwk, "n")?, binary(jwk, "e")?)
+}
+
+/// Builds an RSA key from its big-endian modulus and exponent, refusing
+/// weak ones; shared with keys read from X.509 certificates.
+pub(super) fn rsa_from_components(n: Vec<u8>, e: Vec<u8>) -> Result<DecodingKey, String> {
+    let n = strip_leading_zeros(n);
+    let e = strip_leading_zeros(e);
     // 2048 bits is the floor NIST SP 800-131A sets for RSA signatures.
     if n.len() < 256 {
         return Err(format!("RSA modulus of {} bits is too small", n.len() * 8));

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use jsonwebtoken::DecodingKey;
 
-use super::{KeySet, parse_jwks};
+use super::{KeyDocumentKind, KeySet, parse_key_document};
 use crate::config::{Located, ProviderSettings, SecretSource};
 
 /// The shortest HMAC secret accepted: RFC 7518 section 3.2 requires a key
@@ -76,7 +76,8 @@ pub enum KeyError {
         /// What is wrong with it.
         message: String,
     },
-    /// The JWKS file is not a JWKS, or holds no usable key.
+    /// The key file is neither a JWKS nor an x509 map, or holds no usable
+    /// key.
     #[error("{origin}: {key}: {}: {message}", path.display())]
     Jwks {
         /// `file:line` of the config key.
@@ -105,7 +106,7 @@ pub fn load(
     };
 
     let (public, skipped) = match &provider.jwks_file {
-        Some(file) => read_jwks(file)?,
+        Some(file) => read_jwks(file, provider.keys_format)?,
         None => (Vec::new(), Vec::new()),
     };
 
@@ -182,7 +183,10 @@ fn secret(
     DecodingKey::from_secret(bytes).map_err(|_| short())
 }
 
-fn read_jwks(file: &Located<PathBuf>) -> Result<(Vec<super::PublicKey>, Vec<String>), KeyError> {
+fn read_jwks(
+    file: &Located<PathBuf>,
+    format: Option<KeyDocumentKind>,
+) -> Result<(Vec<super::PublicKey>, Vec<String>), KeyError> {
     let bytes = read_file(file, &file.value)?;
     let jwks_error = |message: String| KeyError::Jwks {
         origin: file.origin.clone(),
@@ -191,7 +195,7 @@ fn read_jwks(file: &Located<PathBuf>) -> Result<(Vec<super::PublicKey>, Vec<Stri
         message,
     };
 
-    let parsed = parse_jwks(&bytes).map_err(|err| jwks_error(err.to_string()))?;
+    let parsed = parse_key_document(&bytes, format).map_err(|err| jwks_error(err.to_string()))?;
     if parsed.keys.is_empty() {
         let why = match parsed.skipped.first() {
             Some(first) => format!("no usable key (first skipped: {first})"),

@@ -166,6 +166,13 @@ impl Harness {
         self
     }
 
+    /// Adds a whole `[[providers]]` table after the generated provider, such
+    /// as an issuer fixture's snippet. Relative paths in it resolve against
+    /// the package root, where `cargo test` runs test binaries.
+    pub fn with_provider_table(self, table: &str) -> Self {
+        self.with_extra(table)
+    }
+
     /// Replaces the rules.
     pub fn with_rules(mut self, rules: &str) -> Self {
         self.rules = rules.to_owned();

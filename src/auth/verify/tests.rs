@@ -22,11 +22,15 @@ fn settings() -> ProviderSettings {
         name: Arc::from("accounts"),
         issuer: "https://issuer.test".into(),
         audiences: vec!["api".into()],
+        audience_claim: ClaimPath::parse("aud"),
         algorithms: vec![Algorithm::HS256],
         secret: None,
         jwks_file: None,
+        keys_format: None,
         leeway: Duration::from_secs(30),
-        roles_claim: ClaimPath::parse("roles"),
+        roles_claim: vec![ClaimPath::parse("roles")],
+        roles_header: None,
+        require_sub: true,
         claim_to_headers: vec![(
             HeaderName::from_static("x-user-id"),
             ClaimPath::parse("sub"),
@@ -77,7 +81,7 @@ fn reason(token: &str) -> Option<Reason> {
 #[test]
 fn a_good_token_yields_its_identity_and_expiry() {
     let verified = verify(&sign(&claims()), &providers(KeySet::default()), NOW).expect("valid");
-    assert_eq!(&*verified.identity.subject, "alice");
+    assert_eq!(verified.identity.subject.as_deref(), Some("alice"));
     assert_eq!(verified.not_after, NOW + 60.0 + 30.0);
     assert_eq!(verified.identity.headers[0].1, "alice");
 }
@@ -233,4 +237,83 @@ fn a_tampered_payload_fails_the_signature() {
     let forged = URL_SAFE_NO_PAD.encode(forged.to_string());
     parts[1] = &forged;
     assert_eq!(reason(&parts.join(".")), Some(Reason::BadSignature));
+}
+
+// --- issuer shapes: audience_claim and require_sub ---
+
+/// Verifies `claims` with a provider whose settings `edit` adjusted.
+fn reason_with(edit: impl FnOnce(&mut ProviderSettings), claims: &Value) -> Option<Reason> {
+    let mut settings = settings();
+    edit(&mut settings);
+    let secret = DecodingKey::from_secret(SECRET).expect("secret");
+    let keys = KeySet::new(vec![secret], Vec::new());
+    let providers = Providers::new(vec![Provider::new(&settings, keys, 1024)]);
+    verify(&sign(claims), &providers, NOW)
+        .err()
+        .map(|r| r.reason)
+}
+
+fn reads_client_id(settings: &mut ProviderSettings) {
+    settings.audience_claim = ClaimPath::parse("client_id");
+}
+
+#[test]
+fn the_audience_may_come_from_another_claim() {
+    let mut claims = claims();
+    claims.as_object_mut().expect("object").remove("aud");
+    claims["client_id"] = json!("api");
+    assert_eq!(reason_with(reads_client_id, &claims), None);
+
+    claims["client_id"] = json!("another-client");
+    assert_eq!(
+        reason_with(reads_client_id, &claims),
+        Some(Reason::WrongAudience)
+    );
+    claims["client_id"] = json!(["another-client", "api"]);
+    assert_eq!(reason_with(reads_client_id, &claims), None);
+    claims["client_id"] = json!(7);
+    assert_eq!(
+        reason_with(reads_client_id, &claims),
+        Some(Reason::InvalidClaims)
+    );
+}
+
+#[test]
+fn a_named_audience_claim_that_is_absent_is_invalid_even_with_a_good_aud() {
+    assert_eq!(
+        reason_with(reads_client_id, &claims()),
+        Some(Reason::InvalidClaims)
+    );
+}
+
+#[test]
+fn an_aud_beside_the_named_audience_claim_must_name_us_too() {
+    let mut claims = claims();
+    claims["client_id"] = json!("api");
+    claims["aud"] = json!("another-service");
+    assert_eq!(
+        reason_with(reads_client_id, &claims),
+        Some(Reason::WrongAudience)
+    );
+}
+
+#[test]
+fn without_require_sub_an_absent_sub_passes_but_a_bad_one_does_not() {
+    let optional = |settings: &mut ProviderSettings| settings.require_sub = false;
+    let mut claims = claims();
+    claims.as_object_mut().expect("object").remove("sub");
+    assert_eq!(reason_with(optional, &claims), None);
+    assert_eq!(
+        reason_with(|_| {}, &claims),
+        Some(Reason::InvalidClaims),
+        "sub is required by default"
+    );
+    for bad in [json!(""), json!(7), json!(null)] {
+        claims["sub"] = bad.clone();
+        assert_eq!(
+            reason_with(optional, &claims),
+            Some(Reason::InvalidClaims),
+            "{bad}"
+        );
+    }
 }

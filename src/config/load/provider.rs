@@ -9,8 +9,7 @@ use http::HeaderName;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use toml::Spanned;
 
-use super::values;
-use super::{Document, revoke};
+use super::{Document, revoke, shape, values};
 use crate::config::raw::{ClaimHeaders, ProviderConfig, StringList};
 use crate::config::{ClaimPath, ConfigError, Located, ProviderSettings, SecretSource};
 
@@ -77,7 +76,7 @@ pub(super) fn check_all(
 }
 
 /// Formats the key of one provider field, such as `providers[0].leeway`.
-fn field(index: usize, name: &str) -> String {
+pub(super) fn field(index: usize, name: &str) -> String {
     format!("providers[{index}].{name}")
 }
 
@@ -111,16 +110,23 @@ fn check(
     check_key_sources(&algorithms, secret.as_ref(), jwks_file.is_some())
         .map_err(|message| doc.invalid(table.span(), &key, message))?;
 
+    let claim_to_headers = claim_headers(doc, &raw.claim_to_headers, index)?;
+    let shape = shape::check(doc, index, raw, jwks_file.is_some(), &claim_to_headers)?;
+
     Ok(ProviderSettings {
         name: Arc::from(name.as_str()),
         issuer: raw.issuer.get_ref().clone(),
         audiences,
+        audience_claim: shape.audience_claim,
         algorithms,
         secret,
         jwks_file,
+        keys_format: shape.keys_format,
         leeway: leeway(doc, &raw.leeway, &field(index, "leeway"))?,
-        roles_claim: claim_path(doc, &raw.roles_claim, &field(index, "roles_claim"))?,
-        claim_to_headers: claim_headers(doc, &raw.claim_to_headers, index)?,
+        roles_claim: shape.roles_claim,
+        roles_header: shape.roles_header,
+        require_sub: raw.require_sub,
+        claim_to_headers,
         revoke: revoke::check(doc, index, &raw.revoke)?,
     })
 }
@@ -298,7 +304,7 @@ fn leeway(doc: Document<'_>, value: &Spanned<String>, key: &str) -> Result<Durat
 // --- claims and headers -----------------------------------------------------
 
 /// Parses a claim name, which must not be empty.
-fn claim_path(
+pub(super) fn claim_path(
     doc: Document<'_>,
     value: &Spanned<String>,
     key: &str,
@@ -341,7 +347,7 @@ fn claim_headers(
 }
 
 /// Parses a header name a claim may set.
-fn header_name(written: &str) -> Result<HeaderName, String> {
+pub(super) fn header_name(written: &str) -> Result<HeaderName, String> {
     let header = HeaderName::from_bytes(written.as_bytes())
         .map_err(|_| format!("{written:?} is not a valid header name"))?;
     if RESERVED_HEADERS.contains(&fold_header(written).as_str()) {
@@ -353,7 +359,7 @@ fn header_name(written: &str) -> Result<HeaderName, String> {
 }
 
 /// Folds a header name the way lenient servers compare them.
-fn fold_header(name: &str) -> String {
+pub(super) fn fold_header(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 

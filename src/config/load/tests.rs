@@ -9,6 +9,7 @@ use jsonwebtoken::Algorithm;
 
 mod provider;
 mod rotation;
+mod shape;
 
 use super::{DEFAULT_PATH, from_file, from_str};
 use crate::config::{AccessMode, ClaimPath, ConfigError, PathMatch, SecretSource, Settings};
@@ -142,7 +143,7 @@ fn the_example_file_loads_as_documented() {
     assert_eq!(jwks.value, PathBuf::from("config/jwks.json"));
     assert_eq!(jwks.key, "providers[0].jwks_file");
     assert_eq!(accounts.leeway, Duration::from_secs(30));
-    assert_eq!(accounts.roles_claim, ClaimPath::Name("roles".into()));
+    assert_eq!(accounts.roles_claim, [ClaimPath::Name("roles".into())]);
     let headers: Vec<(&str, &ClaimPath)> = accounts
         .claim_to_headers
         .iter()
@@ -223,7 +224,11 @@ fn keys_left_out_take_their_defaults() {
 
     let provider = &settings.providers[0];
     assert_eq!(provider.leeway, Duration::from_secs(30));
-    assert_eq!(provider.roles_claim, ClaimPath::Name("roles".into()));
+    assert_eq!(provider.roles_claim, [ClaimPath::Name("roles".into())]);
+    assert_eq!(provider.audience_claim, ClaimPath::Name("aud".into()));
+    assert!(provider.roles_header.is_none());
+    assert!(provider.require_sub);
+    assert!(provider.keys_format.is_none());
     assert!(provider.jwks_file.is_none());
     assert_eq!(provider.claim_to_headers.len(), 1);
     assert_eq!(provider.claim_to_headers[0].0, "x-user-id");

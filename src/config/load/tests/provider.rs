@@ -219,7 +219,7 @@ fn leeway_is_capped_at_five_minutes() {
 fn roles_claim_may_be_a_pointer_but_not_empty() {
     let text = format!("{MINIMAL}roles_claim = \"/realm_access/roles\"\n");
     let expected = ClaimPath::Pointer("/realm_access/roles".into());
-    assert_eq!(load(&text).providers[0].roles_claim, expected);
+    assert_eq!(load(&text).providers[0].roles_claim, [expected]);
 
     let text = format!("{MINIMAL}roles_claim = \"\"\n");
     invalid(&text, "providers[0].roles_claim", "roles_claim");
