@@ -13,6 +13,7 @@ mod provider;
 mod reason;
 mod revoke;
 pub mod rules;
+mod strict_json;
 mod token;
 mod verify;
 

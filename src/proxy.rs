@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use self::forward::Forwarder;
-use self::respond::{ForwardFailure, Refusal, Target};
+use self::respond::{ForwardFailure, Refusal, RequestFault, Target};
 use crate::auth::rules::{Rule, Target as RuleTarget};
 use crate::auth::{self, CacheOutcome, Identity, Reason};
 use crate::config::EnforceMode;
@@ -155,6 +155,12 @@ impl Proxy {
         // Scrub first, on every route: nothing the client sent may survive
         // as identity, whatever happens next.
         headers::scrub_identity(request.headers_mut(), &snapshot.identity_names);
+
+        if let Some(fault) = request_fault(&request) {
+            tracing::debug!(fault = ?fault, "request refused before routing");
+            exchange.path = request.uri().path().to_owned();
+            return respond::respond(Refusal::BadRequest(fault), snapshot);
+        }
 
         // Route on the normalised path; the query never takes part.
         exchange.path = match auth::path::normalize(request.uri().path()) {
@@ -355,6 +361,15 @@ impl Proxy {
     }
 }
 
+/// Finds what makes a request unroutable whatever its path.
+fn request_fault(request: &Request<Incoming>) -> Option<RequestFault> {
+    if request.method() == Method::CONNECT {
+        return Some(RequestFault::Connect);
+    }
+    let mut hosts = request.headers().get_all(HOST).iter();
+    (hosts.next().is_some() && hosts.next().is_some()).then_some(RequestFault::SeveralHosts)
+}
+
 /// Reads the outcome back from the response the caller gets; a request
 /// forwarded although its refusal was only reported counts as `reported`.
 fn outcome_of(exchange: &Exchange, response: &Response<Body>) -> Outcome {
@@ -388,6 +403,15 @@ fn log_failure(target: Target, failure: ForwardFailure) {
         Target::Upstream => "upstream",
         Target::AccountStore => "account_store",
     };
+    // A broken request body is the caller's doing: edge traffic includes
+    // junk, and a warn per junk request would bury real faults.
+    if failure == ForwardFailure::ClientBody {
+        tracing::debug!(
+            forward.target = target,
+            "request body broke while forwarding"
+        );
+        return;
+    }
     tracing::warn!(
         forward.target = target,
         failure = failure.as_str(),

@@ -219,7 +219,8 @@ async fn the_bearer_scheme_is_matched_whatever_its_case() {
 async fn public_routes_need_no_token_and_every_other_route_needs_one() {
     let gate = Gate::start().await;
     let before = gate.tollgate.metrics().await;
-    for path in ["/health", "/public/openings/sicilian"] {
+    // `path_prefix = "/public/"` covers the bare directory `/public` too.
+    for path in ["/health", "/public/openings/sicilian", "/public"] {
         let answer = gate.tollgate.get(path).send().await;
         assert_eq!(answer.status, 200, "{path}");
         assert_eq!(answer.upstream_path(), path);
@@ -230,7 +231,7 @@ async fn public_routes_need_no_token_and_every_other_route_needs_one() {
     let after = gate.tollgate.metrics().await;
     assert_eq!(all_verdicts(&after), all_verdicts(&before), "no verdicts");
 
-    for path in [PROTECTED, "/", "/healthz", "/public"] {
+    for path in [PROTECTED, "/", "/healthz", "/publicity"] {
         let call = gate.tollgate.get(path);
         gate.refuses_call(path, call, "", early("missing")).await;
     }

@@ -75,7 +75,8 @@ impl Identity {
 ///
 /// An absent or `null` claim adds nothing: Keycloak, for one, leaves out a
 /// client's roles when the caller has none. Anything but a string or an
-/// array of strings is refused, since guessing at it could grant a role.
+/// array of strings is refused, since guessing at it could grant a role,
+/// and so is a role that is not a clean list item (see [`is_list_item`]).
 fn merged_roles(paths: &[ClaimPath], claims: &Map<String, Value>) -> Result<Vec<Box<str>>, Reason> {
     let mut roles: Vec<Box<str>> = Vec::new();
     for path in paths {
@@ -87,6 +88,12 @@ fn merged_roles(paths: &[ClaimPath], claims: &Map<String, Value>) -> Result<Vec<
         };
         for item in items {
             let role = item.as_str().ok_or(Reason::InvalidClaims)?;
+            // Whether or not a roles header is set, the roles may reach the
+            // upstream through `claim_to_headers` as a list: a role that
+            // would read back as another (or as two) is refused here.
+            if !is_list_item(role) {
+                return Err(Reason::InvalidClaims);
+            }
             // Role lists are short, so a scan beats building a set.
             if !roles.iter().any(|seen| &**seen == role) {
                 roles.push(role.into());

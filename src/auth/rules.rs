@@ -96,14 +96,38 @@ impl Rule {
     fn is_match(&self, method: &Method, path: &str) -> bool {
         let path_matches = match &self.path {
             PathMatch::Exact(exact) => path == exact,
-            PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            PathMatch::Prefix(prefix) => covers_prefix(prefix, path),
         };
         path_matches
             && self
                 .methods
                 .as_ref()
-                .is_none_or(|methods| methods.contains(method))
+                .is_none_or(|methods| methods.iter().any(|m| covers_method(m, method)))
     }
+}
+
+/// A prefix covers the paths that start with it; a prefix that ends in `/`
+/// also covers the directory itself, so `/admin/` guards `/admin` too
+/// rather than leaving the directory's index to the default rule.
+fn covers_prefix(prefix: &str, path: &str) -> bool {
+    path.starts_with(prefix)
+        || prefix
+            .strip_suffix('/')
+            .is_some_and(|directory| !directory.is_empty() && path == directory)
+}
+
+/// Says whether a rule's method covers the request's.
+///
+/// Methods are compared without case: on the wire `delete` is not
+/// `DELETE`, but the frameworks behind tollgate (Django, Flask, ASP.NET
+/// Core) treat them alike, so a case-sensitive match would let a lowercase
+/// method slip past a rule meant for it. `GET` covers `HEAD` for the same
+/// reason: frameworks answer HEAD with the GET handler.
+fn covers_method(rule: &Method, request: &Method) -> bool {
+    let wanted = rule.as_str();
+    let sent = request.as_str();
+    wanted.eq_ignore_ascii_case(sent)
+        || (wanted.eq_ignore_ascii_case("GET") && sent.eq_ignore_ascii_case("HEAD"))
 }
 
 /// Holds the rules of one snapshot in match order; the last is always the

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::strict_json::StrictObject;
 use super::{Identity, Provider, Providers, Reason, Refusal};
 use crate::config::ClaimPath;
 use crate::keys::KeyChoice;
@@ -120,40 +120,6 @@ fn decode_json(segment: &str) -> Option<Map<String, Value>> {
     let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
     let object: StrictObject = serde_json::from_slice(&bytes).ok()?;
     Some(object.0)
-}
-
-/// A JSON object whose top-level members are unique.
-///
-/// serde_json keeps the last of duplicate members; another JWT library may
-/// keep the first. Refusing duplicates means no two parsers can disagree
-/// about which `sub` or `alg` a token carries.
-struct StrictObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(StrictVisitor)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = StrictObject;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object with unique members")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-        let mut map = Map::new();
-        while let Some((key, value)) = access.next_entry::<String, Value>()? {
-            if map.contains_key(&key) {
-                return Err(serde::de::Error::custom("duplicate member"));
-            }
-            map.insert(key, value);
-        }
-        Ok(StrictObject(map))
-    }
 }
 
 // --- Header and signature ---

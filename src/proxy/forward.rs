@@ -4,11 +4,16 @@
 //! wait for the response head only: bodies stream through as they come, so
 //! a long download or an event stream is not cut short.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,7 +31,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Holds the pooled client shared by every request.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, WatchedBody>,
 }
 
 impl Default for Forwarder {
@@ -55,12 +60,21 @@ impl Forwarder {
         timeout: Duration,
         metrics: &TargetMetrics,
     ) -> Result<Response<Incoming>, ForwardFailure> {
+        let broken = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| WatchedBody {
+            inner: body,
+            broken: broken.clone(),
+        });
+
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, self.client.request(request)).await;
         metrics.duration.record(started.elapsed().as_secs_f64());
 
         match result {
             Ok(Ok(response)) => Ok(response),
+            // Checked first: when the caller's own body breaks, the client
+            // reports it as a failed send, but the target did nothing wrong.
+            Ok(Err(_)) if broken.load(Ordering::Relaxed) => Err(ForwardFailure::ClientBody),
             Ok(Err(error)) if error.is_connect() => {
                 tracing::debug!(
                     error = &error as &dyn std::error::Error,
@@ -79,6 +93,38 @@ impl Forwarder {
                 Err(ForwardFailure::Timeout)
             }
         }
+    }
+}
+
+/// Wraps the downstream request body to remember whether reading it
+/// failed, so that a malformed body is blamed on the caller (400) and not
+/// counted as a target failure (502).
+struct WatchedBody {
+    inner: Incoming,
+    broken: Arc<AtomicBool>,
+}
+
+impl Body for WatchedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(context);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

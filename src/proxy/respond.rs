@@ -34,6 +34,9 @@ pub enum ForwardFailure {
     Timeout,
     /// Reset, protocol error, or anything else after connecting.
     Other,
+    /// The downstream's own request body broke (bad chunked framing, a
+    /// reset mid-body): the caller's fault, not the target's.
+    ClientBody,
 }
 
 impl ForwardFailure {
@@ -43,8 +46,20 @@ impl ForwardFailure {
             ForwardFailure::Connect => "connect",
             ForwardFailure::Timeout => "timeout",
             ForwardFailure::Other => "other",
+            ForwardFailure::ClientBody => "client_body",
         }
     }
+}
+
+/// Names a request refused before routing, whatever its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestFault {
+    /// Two or more `Host` headers: RFC 9112 section 3.2 requires a 400,
+    /// and tollgate and the upstream could each pick a different one.
+    SeveralHosts,
+    /// CONNECT asks for a tunnel to an authority, not a path: a rule could
+    /// never match what would be forwarded.
+    Connect,
 }
 
 /// Lists every way tollgate answers a request itself.
@@ -54,6 +69,8 @@ pub enum Refusal {
     Token(Reason),
     /// The path cannot be matched safely.
     BadPath(PathError),
+    /// The request is one tollgate will not route, whatever its path.
+    BadRequest(RequestFault),
     /// A forwarding target failed.
     Forward(Target, ForwardFailure),
 }
@@ -65,7 +82,8 @@ impl Refusal {
             Refusal::Token(Reason::InsufficientRole) => Outcome::Forbidden,
             Refusal::Token(Reason::NoKeys) => Outcome::Unavailable,
             Refusal::Token(_) => Outcome::Unauthorized,
-            Refusal::BadPath(_) => Outcome::BadRequest,
+            Refusal::BadPath(_) | Refusal::BadRequest(_) => Outcome::BadRequest,
+            Refusal::Forward(_, ForwardFailure::ClientBody) => Outcome::BadRequest,
             Refusal::Forward(_, ForwardFailure::Timeout) => Outcome::GatewayTimeout,
             Refusal::Forward(Target::AccountStore, ForwardFailure::Connect) => Outcome::Unavailable,
             Refusal::Forward(_, _) => Outcome::BadGateway,
@@ -97,7 +115,7 @@ pub fn respond(refusal: Refusal, snapshot: &Snapshot) -> Response<Body> {
                 headers.insert(WWW_AUTHENTICATE, value);
             }
         }
-        Refusal::BadPath(_) | Refusal::Forward(..) => {}
+        Refusal::BadPath(_) | Refusal::BadRequest(_) | Refusal::Forward(..) => {}
     }
     response
 }
@@ -132,6 +150,16 @@ fn classify(refusal: Refusal) -> (StatusCode, &'static str, &'static str) {
             "invalid_request",
             "the request path is not acceptable",
         ),
+        Refusal::BadRequest(RequestFault::SeveralHosts) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request has more than one Host header",
+        ),
+        Refusal::BadRequest(RequestFault::Connect) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "CONNECT is not served",
+        ),
         Refusal::Forward(target, failure) => forward_failure(target, failure),
     }
 }
@@ -141,6 +169,11 @@ fn forward_failure(
     failure: ForwardFailure,
 ) -> (StatusCode, &'static str, &'static str) {
     match (target, failure) {
+        (_, ForwardFailure::ClientBody) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request body is malformed",
+        ),
         (Target::AccountStore, ForwardFailure::Connect) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "account_store_unavailable",

@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::Body;
@@ -21,6 +21,41 @@ use super::Body;
 /// How long a client may take to send a request head before the connection
 /// is closed; bounds what a slow-headers client can hold.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often an HTTP/2 connection is pinged when quiet, and how long the
+/// answer may take.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(4);
+
+/// The HTTP/2 connection preface (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits, up to the header timeout, until the client has sent enough to
+/// tell HTTP/1 from HTTP/2.
+///
+/// The protocol detection that precedes hyper's parsers has no timeout of
+/// its own: a client that connects and sends nothing, or half the HTTP/2
+/// preface, would hold the socket forever. Peeking leaves the bytes for
+/// the parser.
+async fn request_begins(stream: &TcpStream) -> bool {
+    let decided = async {
+        let mut head = [0u8; H2_PREFACE.len()];
+        loop {
+            let read = match stream.peek(&mut head).await {
+                Ok(0) | Err(_) => return false,
+                Ok(read) => read,
+            };
+            if read == head.len() || head[..read] != H2_PREFACE[..read] {
+                return true;
+            }
+            // Part of the preface so far: wait for the rest. Peeking again
+            // at once would spin, since the bytes are still unread.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(HEADER_READ_TIMEOUT, decided)
+        .await
+        .unwrap_or(false)
+}
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then stops
 /// accepting, waits up to `drain` for in-flight requests to finish, and
@@ -42,6 +77,13 @@ pub async fn serve<H, F>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    // HTTP/2 has no header timeout of its own: pings find peers that went
+    // quiet, so a dead or silent connection does not hold a socket forever.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
     let graceful = GracefulShutdown::new();
     // Connection tasks live in a set, not detached, so that the ones still
     // busy at the drain deadline can be cut off instead of outliving `serve`.
@@ -71,12 +113,15 @@ pub async fn serve<H, F>(
             let response = handler(request, remote);
             async move { Ok::<_, Infallible>(response.await) }
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         connections.spawn(async move {
-            if let Err(error) = connection.await {
+            if !request_begins(&stream).await {
+                tracing::debug!(client.addr = %remote, "no request began in time; closed");
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(client.addr = %remote, error = %error, "connection ended with an error");
             }
         });

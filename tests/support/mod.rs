@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod keys;
+pub mod recorder;
 pub mod reload;
 pub mod upstream;
 pub mod wire;

@@ -101,13 +101,33 @@ fn a_prefix_is_a_plain_string_prefix() {
 }
 
 #[test]
-fn a_prefix_ending_in_slash_does_not_cover_the_bare_directory() {
+fn a_prefix_ending_in_slash_covers_the_bare_directory_too() {
     let set = RuleSet::new(
         &[rule("docs", prefix("/docs/"), None, AccessMode::Public)],
         None,
     );
-    assert_eq!(name_of(&set, &Method::GET, "/docs"), "default");
+    assert_eq!(name_of(&set, &Method::GET, "/docs"), "docs");
     assert_eq!(name_of(&set, &Method::GET, "/docs/"), "docs");
+    assert_eq!(name_of(&set, &Method::GET, "/docsearch"), "default");
+    let root = RuleSet::new(&[rule("all", prefix("/"), None, AccessMode::Public)], None);
+    assert_eq!(name_of(&root, &Method::GET, ""), "default");
+}
+
+#[test]
+fn methods_match_without_case_and_get_covers_head() {
+    let writes = [Method::DELETE];
+    let reads = [Method::GET];
+    let set = RuleSet::new(
+        &[
+            rule("writes", prefix("/api/"), Some(&writes), AccessMode::Public),
+            rule("reads", prefix("/api/"), Some(&reads), AccessMode::Public),
+        ],
+        None,
+    );
+    let lowercase = Method::from_bytes(b"delete").expect("valid method");
+    assert_eq!(name_of(&set, &lowercase, "/api/x"), "writes");
+    assert_eq!(name_of(&set, &Method::HEAD, "/api/x"), "reads");
+    assert_eq!(name_of(&set, &Method::POST, "/api/x"), "default");
 }
 
 #[test]

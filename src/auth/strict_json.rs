@@ -1,0 +1,126 @@
+//! JSON objects whose members are unique at every depth.
+//!
+//! serde_json keeps the last of duplicate members; another JWT library, or
+//! the service behind tollgate decoding the same token, may keep the first.
+//! Refusing duplicates anywhere in a token's header or claims means no two
+//! parsers can disagree about which `sub`, `alg` or nested role list a
+//! token carries.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// A JSON object, refused if any object inside it repeats a member.
+pub(super) struct StrictObject(pub(super) Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_map(StrictVisitor)? {
+            Value::Object(map) => Ok(StrictObject(map)),
+            _ => Err(D::Error::custom("expected a JSON object")),
+        }
+    }
+}
+
+/// Any JSON value, built under the same rule.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON whose objects have unique members")
+    }
+
+    fn visit_unit<E: Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E: Error>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E: Error>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_u64<E: Error>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_f64<E: Error>(self, value: f64) -> Result<Value, E> {
+        Number::from_f64(value)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E: Error>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E: Error>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(StrictValue(item)) = access.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let StrictValue(value) = access.next_value()?;
+            if map.contains_key(&key) {
+                return Err(A::Error::custom("duplicate member"));
+            }
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Option<Map<String, Value>> {
+        serde_json::from_str::<StrictObject>(text).ok().map(|o| o.0)
+    }
+
+    #[test]
+    fn unique_members_parse_at_every_depth() {
+        let map = parse(r#"{"a":{"b":[1,{"c":null}],"d":1.5},"e":"x","f":true}"#).expect("valid");
+        assert_eq!(map["a"]["b"][1]["c"], Value::Null);
+        assert_eq!(map["a"]["d"], 1.5);
+    }
+
+    #[test]
+    fn duplicates_are_refused_at_every_depth() {
+        assert!(parse(r#"{"a":1,"a":2}"#).is_none());
+        assert!(parse(r#"{"a":{"roles":["p"],"roles":["admin"]}}"#).is_none());
+        assert!(parse(r#"{"a":[{"x":1,"x":1}]}"#).is_none());
+        assert!(
+            parse(r#"{"s\u0075b":1,"sub":2}"#).is_none(),
+            "escapes are decoded first"
+        );
+    }
+
+    #[test]
+    fn only_objects_are_accepted_at_the_top() {
+        assert!(parse("[1,2]").is_none());
+        assert!(parse("3").is_none());
+    }
+}
