@@ -19,6 +19,6 @@ pub use self::error::ConfigError;
 pub use self::load::{DEFAULT_PATH, ENV_CONFIG, from_file, from_str};
 pub use self::settings::{
     AccessMode, AccountStoreSettings, CacheSettings, ClaimPath, LimitSettings, ListenSettings,
-    Located, LogSettings, PathMatch, ProviderSettings, RuleSettings, SecretSource, Settings,
-    UpstreamSettings,
+    Located, LogSettings, PathMatch, ProviderSettings, RemoteJwksSettings, RuleSettings,
+    SecretSource, Settings, UpstreamSettings,
 };

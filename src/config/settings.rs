@@ -78,12 +78,33 @@ pub struct ProviderSettings {
     pub secret: Option<Located<SecretSource>>,
     /// A JWKS document with public keys, chosen by `kid`.
     pub jwks_file: Option<Located<PathBuf>>,
+    /// A JWKS fetched over HTTP(S) and kept fresh, beside any other source.
+    pub remote_jwks: Option<RemoteJwksSettings>,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway: Duration,
     /// The claim that holds the caller's roles.
     pub roles_claim: ClaimPath,
     /// Identity headers to set on forwarded requests, each from one claim.
     pub claim_to_headers: Vec<(HeaderName, ClaimPath)>,
+}
+
+/// Describes a JWKS served at a URL: where, and how it is kept fresh.
+#[derive(Clone, Debug)]
+pub struct RemoteJwksSettings {
+    /// The `http` or `https` URL of the JWKS.
+    pub uri: Located<Uri>,
+    /// How often the key set is refreshed when nothing shortens it.
+    pub refresh_interval: Duration,
+    /// The least time between two fetches caused by unknown key ids; also
+    /// the floor of the refresh schedule.
+    pub min_refetch_interval: Duration,
+    /// How long the last good key set is kept while fetches fail.
+    pub max_stale: Duration,
+    /// How long one fetch may take.
+    pub fetch_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for `https`, beside the system
+    /// roots.
+    pub ca_file: Option<Located<PathBuf>>,
 }
 
 /// Names where an HMAC secret is read from.

@@ -49,6 +49,18 @@ pub enum KeyError {
         /// Its length.
         len: usize,
     },
+    /// The CA file of a `jwks_uri` holds no usable certificate.
+    #[error("{origin}: {key}: {}: {message}", path.display())]
+    CaFile {
+        /// `file:line` of the config key.
+        origin: String,
+        /// The config key.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The JWKS file is not a JWKS, or holds no usable key.
     #[error("{origin}: {key}: {}: {message}", path.display())]
     Jwks {

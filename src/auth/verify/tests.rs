@@ -25,6 +25,7 @@ fn settings() -> ProviderSettings {
         algorithms: vec![Algorithm::HS256],
         secret: None,
         jwks_file: None,
+        remote_jwks: None,
         leeway: Duration::from_secs(30),
         roles_claim: ClaimPath::parse("roles"),
         claim_to_headers: vec![(

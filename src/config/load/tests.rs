@@ -8,6 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 mod provider;
+mod remote;
 
 use super::{DEFAULT_PATH, from_file, from_str};
 use crate::config::{AccessMode, ClaimPath, ConfigError, PathMatch, SecretSource, Settings};
