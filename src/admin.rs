@@ -32,6 +32,7 @@ pub fn handle(request: &Request<Incoming>, state: &Arc<State>) -> Response<Body>
         }
         "/metrics" => {
             state.metrics.cache_entries.set(state.cache.len() as f64);
+            state.record_key_ages();
             let mut response = Response::new(full(state.metrics.render()));
             response.headers_mut().insert(
                 CONTENT_TYPE,

@@ -78,6 +78,11 @@ pub async fn start(
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
+    // Remote key sets are fetched once before serving, so that a healthy
+    // issuer's keys are in place when the first request arrives; a failed
+    // fetch does not stop the start (see `State::start_key_refresh`).
+    state.start_key_refresh(watcher.clone(), &mut tasks).await;
+
     let proxy = Arc::new(Proxy::new(state.clone(), watcher.clone()));
     let handler = Arc::new(move |request, client| {
         let proxy = proxy.clone();
@@ -242,6 +247,19 @@ pub fn check(
                 " (unused: no allowed algorithm fits it)"
             };
             let _ = writeln!(out, "  public key {kid}: {:?}{note}", key.kind());
+        }
+        let remote = settings
+            .providers
+            .iter()
+            .find(|p| p.name == provider.name)
+            .and_then(|p| p.remote_jwks.as_ref());
+        if let Some(remote) = remote {
+            let _ = writeln!(
+                out,
+                "  jwks_uri {}: fetched when serving, refreshed every {}",
+                remote.uri.value,
+                humantime::format_duration(remote.refresh_interval)
+            );
         }
     }
     let _ = writeln!(out, "rules (first match wins):");

@@ -10,6 +10,7 @@
 mod document;
 mod jwks;
 mod load;
+pub mod remote;
 mod x509;
 
 use std::collections::HashMap;
@@ -106,7 +107,7 @@ impl fmt::Debug for PublicKey {
 }
 
 /// Holds a provider's HMAC secrets and public keys.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct KeySet {
     secrets: Vec<DecodingKey>,
     public: Vec<Arc<PublicKey>>,
@@ -142,6 +143,24 @@ impl KeySet {
                 set.by_kid.insert(kid.clone(), key.clone());
             }
             set.public.push(key);
+        }
+        set
+    }
+
+    /// Builds the union of two key sets; on a `kid` held by both, this
+    /// set's key wins, so a remote document cannot displace a key the
+    /// operator configured locally.
+    pub fn merged(&self, other: &KeySet) -> KeySet {
+        let mut set = self.clone();
+        set.secrets.extend(other.secrets.iter().cloned());
+        for key in &other.public {
+            if let Some(kid) = &key.kid {
+                if set.by_kid.contains_key(kid) {
+                    continue;
+                }
+                set.by_kid.insert(kid.clone(), key.clone());
+            }
+            set.public.push(key.clone());
         }
         set
     }
@@ -197,4 +216,41 @@ impl fmt::Debug for KeySet {
 /// Says whether `alg` is one of the HMAC algorithms.
 pub fn is_hmac(alg: Algorithm) -> bool {
     matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: &str, kind: KeyKind) -> PublicKey {
+        let point = [4u8; 65];
+        PublicKey::new(
+            Some(Arc::from(kid)),
+            kind,
+            None,
+            DecodingKey::from_ec_der(&point),
+        )
+    }
+
+    #[test]
+    fn a_merge_keeps_both_sets_and_the_first_key_of_a_shared_kid() {
+        let secret = DecodingKey::from_secret(&[7u8; 32]).expect("secret");
+        let local = KeySet::new(vec![secret], vec![key("shared", KeyKind::EcP256)]);
+        let remote = KeySet::new(
+            Vec::new(),
+            vec![key("shared", KeyKind::EcP384), key("new", KeyKind::EcP256)],
+        );
+
+        let merged = local.merged(&remote);
+        assert_eq!(merged.secret_count(), 1);
+        assert_eq!(merged.public_keys().len(), 2);
+        assert!(matches!(
+            merged.choose(Algorithm::ES256, Some("shared")),
+            KeyChoice::Public(_)
+        ));
+        assert!(matches!(
+            merged.choose(Algorithm::ES256, Some("new")),
+            KeyChoice::Public(_)
+        ));
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
@@ -175,7 +175,7 @@ impl Proxy {
         exchange.rule = Some(at);
 
         // Decide.
-        match self.decide(&request, rule, snapshot) {
+        match self.decide(request.headers(), rule, snapshot).await {
             Ok(identity) => {
                 if let Some(subject) = identity.as_ref().and_then(|id| id.subject.as_deref()) {
                     tracing::Span::current().record("user_id", subject);
@@ -205,9 +205,9 @@ impl Proxy {
 
     /// Checks the token a protected rule needs; public and account store
     /// routes need none.
-    fn decide(
+    async fn decide(
         &self,
-        request: &Request<Incoming>,
+        headers: &HeaderMap,
         rule: &Rule,
         snapshot: &Snapshot,
     ) -> Result<Option<Arc<Identity>>, Reason> {
@@ -216,7 +216,7 @@ impl Proxy {
         };
 
         let max = snapshot.settings.limits.max_token_bytes;
-        let token = match auth::bearer_token(request.headers(), max) {
+        let token = match auth::bearer_token(headers, max) {
             Ok(token) => token,
             Err(reason) => {
                 tracing::debug!(reason = reason.as_str(), "token refused");
@@ -236,6 +236,12 @@ impl Proxy {
             CacheOutcome::Hit => self.state.metrics.cache_hits.increment(1),
             CacheOutcome::Miss => self.state.metrics.cache_misses.increment(1),
         }
+        let verdict = match verdict {
+            Err(refusal) if refusal.reason == Reason::UnknownKid => {
+                self.after_refetch(token, refusal, snapshot).await
+            }
+            verdict => verdict,
+        };
 
         let identity = match verdict {
             Ok(identity) => identity,
@@ -252,6 +258,46 @@ impl Proxy {
         }
         snapshot.count_verdict(Some(identity.provider), None);
         Ok(Some(identity))
+    }
+
+    /// Checks a token whose key id was unknown once more, after the
+    /// provider's remote key set was fetched again; the source shares that
+    /// fetch among concurrent misses, rate-limits it and bounds the wait.
+    ///
+    /// Only a snapshot published since this request began can hold the new
+    /// key, so without one the first refusal stands. The retry reads the
+    /// newer snapshot; the request keeps its own for everything else, since
+    /// the two differ only in keys unless a reload landed in between.
+    async fn after_refetch(
+        &self,
+        token: &str,
+        refusal: auth::Refusal,
+        snapshot: &Snapshot,
+    ) -> auth::Verdict {
+        let Some(provider) = refusal
+            .provider
+            .and_then(|at| snapshot.providers.list().get(at))
+        else {
+            return Err(refusal);
+        };
+        self.state.refetch_keys(&provider.name).await;
+
+        let fresh = self.state.load();
+        if fresh.generation == snapshot.generation {
+            return Err(refusal);
+        }
+        tracing::debug!(
+            generation = fresh.generation,
+            "token checked again with new keys"
+        );
+        let (verdict, _) = auth::authenticate(
+            token,
+            &fresh.providers,
+            &self.state.cache,
+            fresh.generation,
+            unix_now(),
+        );
+        verdict
     }
 
     /// Rewrites the request for the target and sends it.

@@ -5,9 +5,15 @@
 //! once and keeps that `Arc` to the end, so a reload that lands mid-request
 //! never changes the rules under it. Building (parsing, reading key files)
 //! happens entirely before the swap, off the request path.
+//!
+//! Remote key sets (`jwks_uri`) are fetched by sources the state owns, so
+//! they outlive snapshots; when one changes, [`State`] publishes the
+//! current snapshot again with the new keys (see `state/remote.rs`).
 
-use std::sync::Arc;
+mod remote;
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
@@ -16,7 +22,8 @@ use metrics::Counter;
 use crate::auth::rules::RuleSet;
 use crate::auth::{Provider, Providers, Reason, Revocation, TokenCache};
 use crate::config::Settings;
-use crate::keys::{self, KeyError};
+use crate::keys::remote::RemoteSet;
+use crate::keys::{self, KeyError, KeySet};
 use crate::proxy::Outcome;
 use crate::proxy::headers::IdentityHeaderNames;
 use crate::telemetry::Metrics;
@@ -44,28 +51,79 @@ pub struct Snapshot {
     /// refused before a provider was known), one column per [`Reason`] and a
     /// final one for `ok`.
     pub verdict_counters: Vec<Vec<Counter>>,
+    /// Each provider's keys from its secret and `jwks_file`, kept so that
+    /// new remote keys can be published without reading those again.
+    local_keys: Vec<KeySet>,
+    /// Each provider's revocation, as read from its settings and denylist,
+    /// kept for the same reason.
+    revocations: Vec<Revocation>,
+    /// Whether some provider's `jwks_uri` has no usable key set.
+    lacks_remote_keys: bool,
 }
 
 impl Snapshot {
-    /// Builds a snapshot: loads every provider's keys and denylist and
-    /// registers the metric handles the request path will use.
+    /// Builds a snapshot: loads every provider's keys and denylist, adds the
+    /// keys its remote source holds now, and registers the metric handles
+    /// the request path will use.
     pub fn build(
         settings: Settings,
         generation: u64,
         env: &dyn Fn(&str) -> Option<String>,
         metrics: &Metrics,
+        remotes: &RemoteSet,
     ) -> Result<Self, KeyError> {
-        let mut providers = Vec::with_capacity(settings.providers.len());
+        let mut local_keys = Vec::with_capacity(settings.providers.len());
+        let mut revocations = Vec::with_capacity(settings.providers.len());
         for provider in &settings.providers {
             let (keys, skipped) = keys::load(provider, env)?;
             for why in skipped {
                 tracing::warn!(provider = %provider.name, reason = %why, "jwks key skipped");
             }
+            local_keys.push(keys);
+            revocations.push(Revocation::try_from_settings(&provider.revoke)?);
+        }
+        let local = (local_keys, revocations);
+        Ok(Self::assemble(
+            settings, generation, local, remotes, metrics,
+        ))
+    }
+
+    /// Builds a snapshot like this one, with the keys the remote sources
+    /// hold now: what publishing a fetched key set takes. Nothing is read
+    /// from disk or the environment.
+    pub fn rekeyed(&self, generation: u64, remotes: &RemoteSet, metrics: &Metrics) -> Self {
+        let settings = self.settings.clone();
+        let local = (self.local_keys.clone(), self.revocations.clone());
+        Self::assemble(settings, generation, local, remotes, metrics)
+    }
+
+    /// Puts a snapshot together from loaded keys: pure but for registering
+    /// metric handles, which is idempotent.
+    fn assemble(
+        settings: Settings,
+        generation: u64,
+        (local_keys, revocations): (Vec<KeySet>, Vec<Revocation>),
+        remotes: &RemoteSet,
+        metrics: &Metrics,
+    ) -> Self {
+        let mut providers = Vec::with_capacity(settings.providers.len());
+        let mut lacks_remote_keys = false;
+        let locals = local_keys.iter().zip(&revocations);
+        for (provider, (local, revoke)) in settings.providers.iter().zip(locals) {
+            let keys = match remotes.get(&provider.name) {
+                Some(source) => match source.keys() {
+                    Some(fetched) => local.merged(&fetched),
+                    None => {
+                        lacks_remote_keys = true;
+                        local.clone()
+                    }
+                },
+                None => local.clone(),
+            };
             let count = keys.secret_count() + keys.public_keys().len();
             metrics.provider_keys(&provider.name).set(count as f64);
-            let revoke = Revocation::try_from_settings(&provider.revoke)?;
             let max = settings.limits.max_identity_header_bytes;
-            providers.push(Provider::new(provider, keys, max).with_revocation(revoke));
+            providers.push(Provider::new(provider, keys, max).with_revocation(revoke.clone()));
         }
         let providers = Providers::new(providers);
 
@@ -93,7 +151,7 @@ impl Snapshot {
             .collect();
         verdict_counters.push(metrics.provider_verdicts("none", &verdict_labels));
 
-        Ok(Snapshot {
+        Snapshot {
             generation,
             settings,
             providers,
@@ -102,12 +160,18 @@ impl Snapshot {
             realm,
             rule_counters,
             verdict_counters,
-        })
+            local_keys,
+            revocations,
+            lacks_remote_keys,
+        }
     }
 
-    /// Says whether every provider holds at least one key.
+    /// Says whether every provider holds at least one key, and every
+    /// `jwks_uri` a usable key set: until the first fetch succeeds, or once
+    /// the last good one is older than `max_stale`, the sidecar is not
+    /// ready.
     pub fn is_ready(&self) -> bool {
-        self.providers.list().iter().all(|p| !p.keys.is_empty())
+        !self.lacks_remote_keys && self.providers.list().iter().all(|p| !p.keys.is_empty())
     }
 
     /// Counts a verdict for a provider (`None`: no provider was picked).
@@ -150,6 +214,15 @@ pub struct State {
     /// The metric recorder and the handles that do not depend on config.
     pub metrics: Arc<Metrics>,
     generations: AtomicU64,
+    /// Remote key sources by provider. They outlive snapshots, so that a
+    /// reload that leaves a `jwks_uri` alone does not fetch it again.
+    remotes: Mutex<RemoteSet>,
+    /// Serialises publishing: a snapshot rekeyed from the current one must
+    /// not overwrite a reload that lands at the same moment.
+    publishing: Mutex<()>,
+    /// The shutdown signal, once background key refresh has started;
+    /// sources a reload adds are started with it.
+    refreshing: OnceLock<remote::Refresher>,
 }
 
 impl State {
@@ -160,13 +233,17 @@ impl State {
         metrics: Arc<Metrics>,
     ) -> Result<Self, KeyError> {
         let cache = TokenCache::new(settings.cache.capacity);
-        let snapshot = Snapshot::build(settings, 1, env, &metrics)?;
+        let remotes = RemoteSet::default().rebuild(&settings.providers, &metrics)?;
+        let snapshot = Snapshot::build(settings, 1, env, &metrics, &remotes)?;
         metrics.keyset_generation.set(1.0);
         Ok(State {
             current: ArcSwap::from_pointee(snapshot),
             cache,
             metrics,
             generations: AtomicU64::new(1),
+            remotes: Mutex::new(remotes),
+            publishing: Mutex::default(),
+            refreshing: OnceLock::new(),
         })
     }
 
@@ -177,15 +254,22 @@ impl State {
 
     /// Builds a snapshot from new settings and publishes it; on error the
     /// snapshot in force stays.
+    ///
+    /// Remote key sources whose settings are unchanged are kept with their
+    /// keys; new ones start empty and publish again once they have fetched.
     pub fn reload(
         &self,
         settings: Settings,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<u64, KeyError> {
+        let _publishing = self.lock_publishing();
+        let before = self.remotes().clone();
+        let after = before.rebuild(&settings.providers, &self.metrics)?;
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot = Snapshot::build(settings, generation, env, &self.metrics)?;
+        let snapshot = Snapshot::build(settings, generation, env, &self.metrics, &after)?;
         self.current.store(Arc::new(snapshot));
         self.metrics.keyset_generation.set(generation as f64);
+        self.adopt_remotes(&before, after);
         Ok(generation)
     }
 }

@@ -17,7 +17,7 @@ use crate::config::{Located, RevokeSettings};
 use crate::keys::KeyError;
 
 /// Holds what a provider revokes; empty by default, which revokes nothing.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Revocation {
     /// Unix seconds: tokens with an earlier `iat`, or none, are revoked.
     issued_before: Option<f64>,
@@ -66,7 +66,7 @@ impl Revocation {
 // --- Denylist ---
 
 /// Holds the token ids and subjects a provider refuses.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Denylist {
     jti: HashSet<Box<str>>,
     sub: HashSet<Box<str>>,

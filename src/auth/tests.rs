@@ -24,6 +24,7 @@ fn provider(revoke: Revocation) -> Providers {
         secret: None,
         jwks_file: None,
         keys_format: None,
+        remote_jwks: None,
         leeway: Duration::from_secs(30),
         roles_claim: vec![ClaimPath::parse("roles")],
         roles_header: None,

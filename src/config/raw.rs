@@ -160,6 +160,31 @@ pub struct ProviderConfig {
     /// Firebase. Default: none, meaning the document's shape decides.
     #[serde(default)]
     pub keys_format: Option<Spanned<String>>,
+    /// An `http` or `https` URL serving a JWKS with the public keys, fetched
+    /// at start and kept fresh in the background. Default: none.
+    #[serde(default)]
+    pub jwks_uri: Option<Spanned<String>>,
+    /// How often the `jwks_uri` key set is refreshed, give or take 10 %; a
+    /// `Cache-Control: max-age` may shorten it. Default: `"5m"`.
+    #[serde(default = "default_jwks_refresh_interval")]
+    pub jwks_refresh_interval: Spanned<String>,
+    /// The least time between two fetches caused by tokens with an unknown
+    /// `kid`, and the shortest `max-age` honoured. Default: `"10s"`.
+    #[serde(default = "default_min_refetch_interval")]
+    pub min_refetch_interval: Spanned<String>,
+    /// How long the last good `jwks_uri` key set stays in use while the
+    /// endpoint fails, counted from its last successful fetch.
+    /// Default: `"24h"`.
+    #[serde(default = "default_max_stale")]
+    pub max_stale: Spanned<String>,
+    /// How long one fetch of `jwks_uri` may take, from connecting to the
+    /// last byte. Default: `"5s"`.
+    #[serde(default = "default_jwks_fetch_timeout")]
+    pub jwks_fetch_timeout: Spanned<String>,
+    /// A PEM file of CA certificates trusted for an `https` `jwks_uri`, in
+    /// addition to the system roots. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
     /// Clock skew allowed on `exp` and `nbf`. Default: `"30s"`.
     #[serde(default = "default_leeway")]
     pub leeway: Spanned<String>,
@@ -422,4 +447,20 @@ fn default_roles_claim() -> Spanned<ClaimNames> {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_jwks_refresh_interval() -> Spanned<String> {
+    unwritten("5m")
+}
+
+fn default_min_refetch_interval() -> Spanned<String> {
+    unwritten("10s")
+}
+
+fn default_max_stale() -> Spanned<String> {
+    unwritten("24h")
+}
+
+fn default_jwks_fetch_timeout() -> Spanned<String> {
+    unwritten("5s")
 }

@@ -101,6 +101,8 @@ pub struct ProviderSettings {
     pub jwks_file: Option<Located<PathBuf>>,
     /// How the key document is written; `None` lets its shape decide.
     pub keys_format: Option<KeyDocumentKind>,
+    /// A JWKS fetched over HTTP(S) and kept fresh, beside any other source.
+    pub remote_jwks: Option<RemoteJwksSettings>,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway: Duration,
     /// The claims that hold the caller's roles, read in this order; never
@@ -123,6 +125,25 @@ impl ProviderSettings {
         let claims = self.claim_to_headers.iter().map(|(name, _)| name);
         claims.chain(self.roles_header.as_ref())
     }
+}
+
+/// Describes a JWKS served at a URL: where, and how it is kept fresh.
+#[derive(Clone, Debug)]
+pub struct RemoteJwksSettings {
+    /// The `http` or `https` URL of the JWKS.
+    pub uri: Located<Uri>,
+    /// How often the key set is refreshed when nothing shortens it.
+    pub refresh_interval: Duration,
+    /// The least time between two fetches caused by unknown key ids; also
+    /// the floor of the refresh schedule.
+    pub min_refetch_interval: Duration,
+    /// How long the last good key set is kept while fetches fail.
+    pub max_stale: Duration,
+    /// How long one fetch may take.
+    pub fetch_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for `https`, beside the system
+    /// roots.
+    pub ca_file: Option<Located<PathBuf>>,
 }
 
 /// Names where HMAC secrets are read from. Several places (or several lines

@@ -218,6 +218,80 @@ mod tests {
         );
     }
 
+    /// A 2048-bit modulus; parsing never checks it is a product of primes.
+    fn modulus(leading_zero: bool) -> String {
+        let mut n = vec![0xC3u8; 256];
+        if leading_zero {
+            n.insert(0, 0);
+        }
+        URL_SAFE_NO_PAD.encode(n)
+    }
+
+    #[test]
+    fn an_rsa_key_with_an_x5c_chain_beside_n_and_e_is_read_from_n_and_e() {
+        // The shape Entra ID and Auth0 publish: n and e, plus the
+        // certificate chain and thumbprints, and members of their own.
+        let doc = format!(
+            r#"{{"keys":[{{"kty":"RSA","use":"sig","kid":"nOo3ZDrODXEK1jKWhXslHR_KXEg",
+            "x5t":"nOo3ZDrODXEK1jKWhXslHR_KXEg","n":"{}","e":"AQAB",
+            "x5c":["MIIDBTCCAe2gAwIBAgIQN33ROaIJ6bJBWDCxtmJEbjANBgkqhkiG9w0BAQsFADAt"],
+            "issuer":"https://login.test/{{tenantid}}/v2.0"}}]}}"#,
+            modulus(false)
+        );
+        let parsed = parse_jwks(doc.as_bytes()).expect("valid jwks");
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert_eq!(parsed.keys[0].kid(), Some("nOo3ZDrODXEK1jKWhXslHR_KXEg"));
+        assert!(parsed.keys[0].allows(Algorithm::RS256));
+        assert!(parsed.keys[0].allows(Algorithm::PS512));
+    }
+
+    #[test]
+    fn an_rsa_key_with_only_an_x5c_chain_is_skipped() {
+        // RFC 7518 section 6.3.1 requires n and e; the certificate is never
+        // parsed for a key, so such an entry cannot be used.
+        let doc = r#"{"keys":[{"kty":"RSA","kid":"c","x5c":["MIIDBTCCAe2gAwIBAgIQ"]}]}"#;
+        let parsed = parse_jwks(doc.as_bytes()).expect("valid jwks");
+        assert!(parsed.keys.is_empty());
+        assert!(
+            parsed.skipped[0].contains("n is missing"),
+            "{:?}",
+            parsed.skipped
+        );
+    }
+
+    #[test]
+    fn padding_and_leading_zeros_are_tolerated() {
+        // Some issuers pad base64url with '=' and keep the sign byte of a
+        // DER integer in front of the modulus.
+        let doc = format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"padded","n":"{}==","e":"AAEAAQ=="}}]}}"#,
+            modulus(true)
+        );
+        let parsed = parse_jwks(doc.as_bytes()).expect("valid jwks");
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert!(parsed.keys[0].allows(Algorithm::RS256));
+    }
+
+    #[test]
+    fn keys_without_alg_or_use_accept_every_algorithm_of_their_type() {
+        let doc = format!(
+            r#"{{"keys":[{{"kty":"RSA","n":"{}","e":"AQAB"}}]}}"#,
+            modulus(false)
+        );
+        let parsed = parse_jwks(doc.as_bytes()).expect("valid jwks");
+        assert_eq!(parsed.keys[0].kid(), None);
+        for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::PS256] {
+            assert!(parsed.keys[0].allows(alg), "{alg:?}");
+        }
+        assert!(!parsed.keys[0].allows(Algorithm::ES256));
+    }
+
+    #[test]
+    fn an_empty_key_list_is_a_jwks_without_keys() {
+        let parsed = parse_jwks(br#"{"keys":[]}"#).expect("valid jwks");
+        assert!(parsed.keys.is_empty() && parsed.skipped.is_empty());
+    }
+
     #[test]
     fn a_document_without_keys_is_an_error() {
         assert!(matches!(parse_jwks(b"{}"), Err(JwksError::Shape)));

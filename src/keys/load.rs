@@ -76,6 +76,18 @@ pub enum KeyError {
         /// What is wrong with it.
         message: String,
     },
+    /// The CA file of a `jwks_uri` holds no usable certificate.
+    #[error("{origin}: {key}: {}: {message}", path.display())]
+    CaFile {
+        /// `file:line` of the config key.
+        origin: String,
+        /// The config key.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The key file is neither a JWKS nor an x509 map, or holds no usable
     /// key.
     #[error("{origin}: {key}: {}: {message}", path.display())]

@@ -23,6 +23,8 @@ const KEYSET_GENERATION: &str = "tollgate_keyset_generation";
 const PROVIDER_KEYS: &str = "tollgate_provider_keys";
 const UPSTREAM_ERRORS: &str = "tollgate_upstream_errors_total";
 const CONFIG_RELOADS: &str = "tollgate_config_reloads_total";
+const JWKS_FETCHES: &str = "tollgate_jwks_fetches_total";
+const JWKS_KEY_AGE: &str = "tollgate_jwks_key_age_seconds";
 
 /// Latency buckets, in seconds: fine below a millisecond, where a sidecar
 /// should live, and coarse up to the default upstream timeout.
@@ -65,6 +67,19 @@ pub struct TargetMetrics {
     pub timeouts: Counter,
     /// Any other failure (reset, protocol error).
     pub other_errors: Counter,
+}
+
+/// Handles for one provider's remote JWKS (`jwks_uri`).
+#[derive(Clone)]
+pub struct JwksMetrics {
+    /// Fetches answered with a usable key set.
+    pub fetched: Counter,
+    /// Fetches answered 304: the key set held is still current.
+    pub not_modified: Counter,
+    /// Fetches that failed: no answer, a bad status or no usable key.
+    pub failed: Counter,
+    /// Seconds since the last successful fetch.
+    pub key_age: Gauge,
 }
 
 impl Metrics {
@@ -157,6 +172,29 @@ impl Metrics {
         }
     }
 
+    /// Registers the handles of one provider's remote JWKS.
+    pub fn jwks(&self, provider: &str) -> JwksMetrics {
+        let fetches = |result: &'static str| {
+            self.counter(
+                JWKS_FETCHES,
+                &[
+                    ("provider", provider.to_owned()),
+                    ("result", result.to_owned()),
+                ],
+            )
+        };
+        let age = Key::from_parts(
+            JWKS_KEY_AGE,
+            vec![Label::new("provider", provider.to_owned())],
+        );
+        JwksMetrics {
+            fetched: fetches("ok"),
+            not_modified: fetches("not_modified"),
+            failed: fetches("error"),
+            key_age: self.recorder.register_gauge(&age, &METADATA),
+        }
+    }
+
     fn counter(&self, name: &'static str, labels: &[(&'static str, String)]) -> Counter {
         let labels = labels
             .iter()
@@ -193,6 +231,10 @@ fn describe(recorder: &PrometheusRecorder) {
             CONFIG_RELOADS,
             "Config reloads, by result: ok (published) or error (old config kept).",
         ),
+        (
+            JWKS_FETCHES,
+            "Fetches of a provider's jwks_uri, by result (ok, not_modified, error).",
+        ),
     ];
     for (name, help) in counters {
         recorder.describe_counter(
@@ -211,6 +253,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             PROVIDER_KEYS,
             "Keys (secrets and public keys) a provider holds.",
+        ),
+        (
+            JWKS_KEY_AGE,
+            "Seconds since a provider's jwks_uri was last fetched successfully.",
         ),
     ];
     for (name, help) in gauges {

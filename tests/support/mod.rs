@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod binary;
+pub mod jwks_server;
 pub mod keys;
 pub mod recorder;
 pub mod reload;
@@ -71,6 +72,8 @@ enum Jwks {
     Generated(Vec<Value>),
     /// A file the test supplies (the interop fixtures).
     File(PathBuf),
+    /// No `jwks_file` at all (the keys come from a `jwks_uri`, say).
+    None,
 }
 
 impl Harness {
@@ -150,6 +153,13 @@ impl Harness {
         self
     }
 
+    /// Leaves `jwks_file` out, for a provider whose public keys come from
+    /// a `jwks_uri` given with [`Harness::with_provider_lines`].
+    pub fn without_jwks_file(mut self) -> Self {
+        self.jwks = Jwks::None;
+        self
+    }
+
     /// Adds a key to the generated JWKS, after the test keys.
     pub fn with_extra_jwk(mut self, jwk: Value) -> Self {
         if let Jwks::Generated(extra) = &mut self.jwks {
@@ -197,13 +207,17 @@ impl Harness {
                 }
                 let path = dir.join("jwks.json");
                 std::fs::write(&path, set.to_string()).expect("write jwks");
-                path
+                Some(path)
             }
-            Jwks::File(path) => path.clone(),
+            Jwks::File(path) => Some(path.clone()),
+            Jwks::None => None,
         };
         // TOML basic strings treat `\` as an escape; `/` works on every
         // platform the tests run on.
-        let jwks = jwks.display().to_string().replace('\\', "/");
+        let jwks = jwks.map_or(String::new(), |path| {
+            let path = path.display().to_string().replace('\\', "/");
+            format!("jwks_file = \"{path}\"")
+        });
         let algorithms = self
             .algorithms
             .iter()
@@ -232,7 +246,7 @@ issuer = "{ISSUER}"
 audiences = ["{AUDIENCE}"]
 algorithms = [{algorithms}]
 {secret_env}
-jwks_file = "{jwks}"
+{jwks}
 leeway = "{leeway}"
 {extra_provider}
 [providers.claim_to_headers]

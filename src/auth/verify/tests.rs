@@ -27,6 +27,7 @@ fn settings() -> ProviderSettings {
         secret: None,
         jwks_file: None,
         keys_format: None,
+        remote_jwks: None,
         leeway: Duration::from_secs(30),
         roles_claim: vec![ClaimPath::parse("roles")],
         roles_header: None,

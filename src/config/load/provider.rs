@@ -9,6 +9,8 @@ use http::HeaderName;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use toml::Spanned;
 
+mod remote;
+
 use super::{Document, revoke, shape, values};
 use crate::config::raw::{ClaimHeaders, ProviderConfig, StringList};
 use crate::config::{ClaimPath, ConfigError, Located, ProviderSettings, SecretSource};
@@ -106,8 +108,15 @@ fn check(
         .as_ref()
         .map(|path| file_path(doc, path, field(index, "jwks_file")))
         .transpose()?;
+    let remote_jwks = remote::remote_jwks(doc, index, raw)?;
+    let public_source = match (&jwks_file, &remote_jwks) {
+        (Some(_), Some(_)) => Some("jwks_file and jwks_uri are"),
+        (Some(_), None) => Some("jwks_file is"),
+        (None, Some(_)) => Some("jwks_uri is"),
+        (None, None) => None,
+    };
     let key = format!("providers[{index}]");
-    check_key_sources(&algorithms, secret.as_ref(), jwks_file.is_some())
+    check_key_sources(&algorithms, secret.as_ref(), public_source)
         .map_err(|message| doc.invalid(table.span(), &key, message))?;
 
     let claim_to_headers = claim_headers(doc, &raw.claim_to_headers, index)?;
@@ -122,6 +131,7 @@ fn check(
         secret,
         jwks_file,
         keys_format: shape.keys_format,
+        remote_jwks,
         leeway: leeway(doc, &raw.leeway, &field(index, "leeway"))?,
         roles_claim: shape.roles_claim,
         roles_header: shape.roles_header,
@@ -250,25 +260,28 @@ pub(super) fn file_path(
 /// Checks that the algorithms and the key sources fit: each algorithm needs
 /// somewhere to find its key, and each key source must serve some allowed
 /// algorithm, since a key nobody can use is a sign of a typo.
+///
+/// `public_source` names the public-key sources set, as the subject of a
+/// sentence (`"jwks_uri is"`), or is `None` when there are none.
 fn check_key_sources(
     algorithms: &[Algorithm],
     secret: Option<&Located<SecretSource>>,
-    has_jwks: bool,
+    public_source: Option<&str>,
 ) -> Result<(), String> {
     let is_hmac = |a: &&Algorithm| a.family() == AlgorithmFamily::Hmac;
     let first_hmac = algorithms.iter().find(is_hmac);
     let first_public = algorithms.iter().find(|a| !is_hmac(a));
-    if secret.is_none() && !has_jwks {
-        return Err("no key source: set secret_env, secret_file or jwks_file".to_owned());
+    if secret.is_none() && public_source.is_none() {
+        return Err("no key source: set secret_env, secret_file, jwks_file or jwks_uri".to_owned());
     }
     if let (Some(algorithm), None) = (first_hmac, secret) {
         return Err(format!(
             "algorithms allows {algorithm:?} but neither secret_env nor secret_file is set"
         ));
     }
-    if let (Some(algorithm), false) = (first_public, has_jwks) {
+    if let (Some(algorithm), None) = (first_public, public_source) {
         return Err(format!(
-            "algorithms allows {algorithm:?} but jwks_file is not set"
+            "algorithms allows {algorithm:?} but neither jwks_file nor jwks_uri is set"
         ));
     }
     if let (Some(secret), None) = (secret, first_hmac) {
@@ -277,8 +290,10 @@ fn check_key_sources(
             secret_field(&secret.value)
         ));
     }
-    if has_jwks && first_public.is_none() {
-        return Err("jwks_file is set but algorithms allows no public-key algorithm".to_owned());
+    if let (Some(source), None) = (public_source, first_public) {
+        return Err(format!(
+            "{source} set but algorithms allows no public-key algorithm"
+        ));
     }
     Ok(())
 }

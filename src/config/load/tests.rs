@@ -8,6 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 mod provider;
+mod remote;
 mod rotation;
 mod shape;
 

@@ -89,7 +89,7 @@ fn check_scheme(text: &str, uri: &Uri) -> Result<(), String> {
 }
 
 /// Refuses user info, an empty host and a port that is not 1 to 65535.
-fn check_authority(text: &str, uri: &Uri) -> Result<(), String> {
+pub(super) fn check_authority(text: &str, uri: &Uri) -> Result<(), String> {
     let Some(authority) = uri.authority() else {
         return Err(format!("{text:?} has no host"));
     };

@@ -84,7 +84,7 @@ fn a_provider_needs_a_key_source() {
     let text = provider_keys("[\"HS256\"]", "");
     let message = invalid(&text, "providers[0]", "[[providers]]");
     assert!(
-        message.contains("secret_env, secret_file or jwks_file"),
+        message.contains("secret_env, secret_file, jwks_file or jwks_uri"),
         "{message}"
     );
 }
@@ -106,12 +106,15 @@ fn an_hmac_algorithm_needs_a_secret() {
 }
 
 #[test]
-fn a_public_key_algorithm_needs_a_jwks_file() {
+fn a_public_key_algorithm_needs_a_jwks_file_or_uri() {
     for algorithm in ["RS256", "PS384", "ES256", "EdDSA"] {
         let list = format!("[\"HS256\", {algorithm:?}]");
         let text = provider_keys(&list, "secret_env = \"K\"\n");
         let message = invalid(&text, "providers[0]", "[[providers]]");
-        assert!(message.contains("jwks_file is not set"), "{message}");
+        assert!(
+            message.contains("neither jwks_file nor jwks_uri is set"),
+            "{message}"
+        );
     }
 }
 
