@@ -89,7 +89,8 @@ async fn run(path: PathBuf) -> ExitCode {
         eprintln!("tollgate: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), "tollgate starting");
+    let version = env!("CARGO_PKG_VERSION");
+    tracing::info!(version, config = %path.display(), "tollgate starting");
 
     let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
     let mut running = match tollgate::start(settings, &*env).await {

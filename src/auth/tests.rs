@@ -1,40 +1,19 @@
 //! Unit tests of [`authenticate`]: the cache and revocation together.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderName;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::config::{ClaimPath, ProviderSettings};
+use crate::config::ProviderSettings;
 use crate::keys::KeySet;
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-auth-tests";
 const NOW: f64 = 1_800_000_000.0;
 
 fn provider(revoke: Revocation) -> Providers {
-    let settings = ProviderSettings {
-        name: Arc::from("accounts"),
-        issuer: "https://issuer.test".into(),
-        audiences: vec!["api".into()],
-        audience_claim: ClaimPath::parse("aud"),
-        algorithms: vec![Algorithm::HS256],
-        secret: None,
-        jwks_file: None,
-        keys_format: None,
-        remote_jwks: None,
-        leeway: Duration::from_secs(30),
-        roles_claim: vec![ClaimPath::parse("roles")],
-        roles_header: None,
-        require_sub: true,
-        claim_to_headers: vec![(
-            HeaderName::from_static("x-user-id"),
-            ClaimPath::parse("sub"),
-        )],
-        revoke: Default::default(),
-    };
+    let settings = ProviderSettings::for_tests();
     let keys = KeySet::new(
         vec![DecodingKey::from_secret(SECRET).expect("secret")],
         Vec::new(),

@@ -127,6 +127,35 @@ impl ProviderSettings {
     }
 }
 
+#[cfg(test)]
+impl ProviderSettings {
+    /// Builds the HMAC provider the unit tests share: issuer
+    /// `https://issuer.test`, audience `api`, HS256 only, 30 s leeway,
+    /// `X-User-Id` from `sub`; keys are supplied by each test.
+    pub(crate) fn for_tests() -> Self {
+        ProviderSettings {
+            name: Arc::from("accounts"),
+            issuer: "https://issuer.test".into(),
+            audiences: vec!["api".into()],
+            audience_claim: ClaimPath::parse("aud"),
+            algorithms: vec![Algorithm::HS256],
+            secret: None,
+            jwks_file: None,
+            keys_format: None,
+            remote_jwks: None,
+            leeway: Duration::from_secs(30),
+            roles_claim: vec![ClaimPath::parse("roles")],
+            roles_header: None,
+            require_sub: true,
+            claim_to_headers: vec![(
+                HeaderName::from_static("x-user-id"),
+                ClaimPath::parse("sub"),
+            )],
+            revoke: RevokeSettings::default(),
+        }
+    }
+}
+
 /// Describes a JWKS served at a URL: where, and how it is kept fresh.
 #[derive(Clone, Debug)]
 pub struct RemoteJwksSettings {

@@ -315,7 +315,11 @@ impl RemoteJwks {
                 self.metrics.fetched.increment(1);
                 if held.keys.is_none() || held.body != body {
                     for why in &parsed.skipped {
-                        tracing::warn!(provider = %self.provider, reason = %why, "jwks key skipped");
+                        tracing::warn!(
+                            provider = %self.provider,
+                            reason = %why,
+                            "jwks key skipped"
+                        );
                     }
                     if held.keys.is_some() {
                         tracing::info!(

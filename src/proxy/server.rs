@@ -122,7 +122,11 @@ pub async fn serve<H, F>(
             }
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(client.addr = %remote, error = %error, "connection ended with an error");
+                tracing::debug!(
+                    client.addr = %remote,
+                    error = %error,
+                    "connection ended with an error"
+                );
             }
         });
     }
@@ -131,7 +135,10 @@ pub async fn serve<H, F>(
     tokio::select! {
         () = graceful.shutdown() => tracing::debug!("all connections drained"),
         () = tokio::time::sleep(drain) => {
-            tracing::warn!(drain_timeout = ?drain, "drain deadline passed; closing remaining connections");
+            tracing::warn!(
+                drain_timeout = ?drain,
+                "drain deadline passed; closing remaining connections"
+            );
         }
     }
     connections.shutdown().await;

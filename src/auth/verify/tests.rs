@@ -1,11 +1,7 @@
 //! Unit tests of verification with an HMAC provider built by hand.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::HeaderName;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{Value, json};
 
@@ -18,26 +14,7 @@ const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-unit-tests";
 const NOW: f64 = 1_800_000_000.0;
 
 fn settings() -> ProviderSettings {
-    ProviderSettings {
-        name: Arc::from("accounts"),
-        issuer: "https://issuer.test".into(),
-        audiences: vec!["api".into()],
-        audience_claim: ClaimPath::parse("aud"),
-        algorithms: vec![Algorithm::HS256],
-        secret: None,
-        jwks_file: None,
-        keys_format: None,
-        remote_jwks: None,
-        leeway: Duration::from_secs(30),
-        roles_claim: vec![ClaimPath::parse("roles")],
-        roles_header: None,
-        require_sub: true,
-        claim_to_headers: vec![(
-            HeaderName::from_static("x-user-id"),
-            ClaimPath::parse("sub"),
-        )],
-        revoke: Default::default(),
-    }
+    ProviderSettings::for_tests()
 }
 
 fn providers(keys: KeySet) -> Providers {
