@@ -13,6 +13,7 @@
 
 pub mod diff;
 mod error;
+pub mod file;
 mod load;
 pub mod raw;
 mod settings;

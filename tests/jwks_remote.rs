@@ -373,15 +373,18 @@ async fn a_reload_with_the_same_jwks_uri_keeps_the_keys_without_fetching() {
     assert_eq!(call(&tollgate, &key).await, StatusCode::OK);
     assert_eq!(server.fetches(), 1);
 
-    // Changed settings make a new source, which fetches for itself.
+    // Changed settings make a new source: it takes over the keys fetched
+    // from the same URL at once (no 503 while it fetches), then fetches
+    // for itself.
     let changed = STILL.replace("\"10s\"", "\"20s\"");
     tollgate.reload(harness(&upstream, &server.url(), &changed));
-    let t = &tollgate;
-    eventually("/ready after the new source fetched", || async move {
-        ready(t).await == StatusCode::OK
+    assert_eq!(ready(&tollgate).await, StatusCode::OK);
+    assert_eq!(call(&tollgate, &key).await, StatusCode::OK);
+    let s = &server;
+    eventually("the new source fetched for itself", || async move {
+        s.fetches() == 2
     })
     .await;
-    assert_eq!(server.fetches(), 2);
     assert_eq!(call(&tollgate, &key).await, StatusCode::OK);
     tollgate.shutdown().await;
 }

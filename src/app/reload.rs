@@ -263,8 +263,11 @@ impl Reloader {
     /// part of the fingerprint, so the next change reloads.
     fn follow_files(&mut self) {
         let files = files_to_watch(&self.path, &self.state);
+        // Always: the same paths may now lead elsewhere (a symlink pointed
+        // at another directory), and a directory that could not be watched
+        // before (it did not exist yet) is tried again.
+        self.changes.watch_files(&files);
         if files != self.files {
-            self.changes.watch_files(&files);
             self.files = files;
             self.seen = None;
         }
@@ -294,7 +297,7 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<u64>> {
     files
         .iter()
         .map(|file| {
-            let bytes = std::fs::read(file).ok()?;
+            let bytes = config::file::read_file(file).ok()?;
             let mut hasher = DefaultHasher::new();
             bytes.hash(&mut hasher);
             Some(hasher.finish())

@@ -87,8 +87,8 @@ impl Denylist {
     /// blank lines and lines starting with `#` ignored.
     ///
     /// Spaces around a line are dropped, but not those inside a value.
-    /// A `#` later in a line is part of the value, since token ids may
-    /// hold one. Anything else is refused rather than skipped: a typo in
+    /// Spaces around the kind and the value are dropped. A `#` later in a
+    /// line is part of the value, since token ids may hold one. Anything else is refused rather than skipped: a typo in
     /// a denylist would otherwise quietly leave a stolen token working.
     pub fn parse(text: &str) -> Result<Self, DenylistError> {
         let mut list = Denylist::default();
@@ -104,6 +104,9 @@ impl Denylist {
             let Some((kind, value)) = line.split_once(':') else {
                 return Err(fail(format!("{line:?} is not jti:<value> or sub:<value>")));
             };
+            // `jti: x` is written by hand often enough: read it as `x`
+            // rather than keep a value with a space no token carries.
+            let (kind, value) = (kind.trim(), value.trim());
             if value.is_empty() {
                 return Err(fail(format!("{kind}: names no value")));
             }
@@ -149,7 +152,7 @@ impl Denylist {
 /// Reads and parses the denylist file a provider names.
 fn read_denylist(file: &Located<std::path::PathBuf>) -> Result<Denylist, KeyError> {
     let path: &Path = &file.value;
-    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+    let text = crate::config::file::read_text(path).map_err(|source| KeyError::Read {
         origin: file.origin.clone(),
         key: file.key.clone(),
         path: path.to_owned(),

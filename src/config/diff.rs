@@ -9,7 +9,7 @@
 
 use std::fmt::Debug;
 
-use super::{ProviderSettings, Settings};
+use super::{Located, ProviderSettings, Settings};
 
 /// Describes one setting that changed in the file but needs a restart.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,17 +120,42 @@ fn changed_providers(old: &[ProviderSettings], new: &[ProviderSettings]) -> Vec<
 
 /// Names the fields of one provider that differ.
 fn provider_fields(old: &ProviderSettings, new: &ProviderSettings) -> Vec<&'static str> {
-    let fields: [(&str, String, String); 9] = [
+    let fields: [(&str, String, String); 14] = [
         ("issuer", debug(&old.issuer), debug(&new.issuer)),
         ("audiences", debug(&old.audiences), debug(&new.audiences)),
+        (
+            "audience_claim",
+            debug(&old.audience_claim),
+            debug(&new.audience_claim),
+        ),
         ("algorithms", debug(&old.algorithms), debug(&new.algorithms)),
-        ("secret", debug(&old.secret), debug(&new.secret)),
-        ("jwks_file", debug(&old.jwks_file), debug(&new.jwks_file)),
+        ("secret", located(&old.secret), located(&new.secret)),
+        (
+            "jwks_file",
+            located(&old.jwks_file),
+            located(&new.jwks_file),
+        ),
+        (
+            "keys_format",
+            debug(&old.keys_format),
+            debug(&new.keys_format),
+        ),
+        ("jwks_uri", remote(old), remote(new)),
         ("leeway", debug(&old.leeway), debug(&new.leeway)),
         (
             "roles_claim",
             debug(&old.roles_claim),
             debug(&new.roles_claim),
+        ),
+        (
+            "roles_header",
+            debug(&old.roles_header),
+            debug(&new.roles_header),
+        ),
+        (
+            "require_sub",
+            debug(&old.require_sub),
+            debug(&new.require_sub),
         ),
         (
             "claim_to_headers",
@@ -144,6 +169,28 @@ fn provider_fields(old: &ProviderSettings, new: &ProviderSettings) -> Vec<&'stat
         .filter(|(_, before, after)| before != after)
         .map(|(field, _, _)| field)
         .collect()
+}
+
+/// Compares what a located value says, not where it was written: moving a
+/// line is not a change.
+fn located<T: Debug>(value: &Option<Located<T>>) -> String {
+    debug(&value.as_ref().map(|located| &located.value))
+}
+
+/// Renders a provider's `jwks_uri` settings without their line numbers.
+fn remote(provider: &ProviderSettings) -> String {
+    let Some(remote) = &provider.remote_jwks else {
+        return String::new();
+    };
+    let ca_file = remote.ca_file.as_ref().map(|file| &file.value);
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {ca_file:?}",
+        remote.uri.value,
+        remote.refresh_interval,
+        remote.min_refetch_interval,
+        remote.max_stale,
+        remote.fetch_timeout
+    )
 }
 
 fn debug<T: Debug>(value: &T) -> String {

@@ -35,7 +35,7 @@ pub const ENV_CONFIG: &str = "TOLLGATE_CONFIG";
 /// The path is used as written in error origins, so an operator sees the
 /// same name they passed on the command line.
 pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = super::file::read_text(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;

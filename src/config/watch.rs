@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -166,9 +166,15 @@ impl ConfigWatch {
             // already lost its watch; nothing to report.
             let _ = watcher.unwatch(gone);
         }
+        let mut watched: BTreeSet<PathBuf> = self.dirs.intersection(&wanted).cloned().collect();
         for dir in wanted.difference(&self.dirs) {
             match watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => tracing::debug!(dir = %dir.display(), "watching directory"),
+                Ok(()) => {
+                    tracing::debug!(dir = %dir.display(), "watching directory");
+                    watched.insert(dir.clone());
+                }
+                // Not recorded, so the next call tries again: the directory
+                // may simply not exist yet.
                 Err(error) => tracing::warn!(
                     dir = %dir.display(),
                     error = %error,
@@ -176,7 +182,7 @@ impl ConfigWatch {
                 ),
             }
         }
-        self.dirs = wanted;
+        self.dirs = watched;
     }
 
     /// Waits for the next reason to read the config again.
@@ -206,10 +212,18 @@ impl ConfigWatch {
 /// Says whether an event can mean new content. Opening and reading a file
 /// cannot, and reloading reads every file, so counting those would make
 /// each reload set off the next.
+///
+/// A plain data write is not counted either: a file rewritten in place is
+/// complete only when its writer closes it (which is counted), and
+/// reloading on a pause in the middle of the writing could apply half a
+/// config that still parses, say one whose role line was not written yet.
+/// Renames, creations and removals (an editor's save, a ConfigMap symlink
+/// swap) are counted as they come.
 fn is_change(kind: &EventKind) -> bool {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Data(_)) => false,
         _ => true,
     }
 }
@@ -254,8 +268,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_are_not_changes_but_writes_are() {
-        use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+    fn reads_and_partial_writes_are_not_changes_but_finished_writes_are() {
+        use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
         assert!(!is_change(&EventKind::Access(AccessKind::Open(
             AccessMode::Any
         ))));
@@ -270,6 +284,10 @@ mod tests {
             RenameMode::Both
         ))));
         assert!(is_change(&EventKind::Remove(RemoveKind::Any)));
+        // A write in the middle of a file is not the end of it.
+        assert!(!is_change(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Content
+        ))));
     }
 
     #[test]

@@ -219,7 +219,7 @@ fn read_jwks(
 }
 
 fn read_file<T>(at: &Located<T>, path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|source| KeyError::Read {
+    crate::config::file::read_file(path).map_err(|source| KeyError::Read {
         origin: at.origin.clone(),
         key: at.key.clone(),
         path: path.to_owned(),

@@ -171,6 +171,36 @@ impl RemoteJwks {
         self.retired.send_replace(true);
     }
 
+    /// Says whether the last fetch failed and its retry is not due yet.
+    fn is_backing_off(&self) -> bool {
+        let held = self.held();
+        held.failures > 0 && held.next_due.is_some_and(|due| Instant::now() < due)
+    }
+
+    /// Says whether `settings` fetch from the same URL as this source, so
+    /// what it fetched still describes the issuer's keys.
+    pub fn is_same_url(&self, settings: &RemoteJwksSettings) -> bool {
+        self.settings.uri.value == settings.uri.value
+    }
+
+    /// Takes over what `older` fetched from the same URL: the last good key
+    /// set, its document, ETag and age.
+    ///
+    /// Without this, a reload that only retunes a source (a new refresh
+    /// interval, say) would start it empty, and the provider's tokens would
+    /// get 503 until the first fetch; if the issuer were down just then,
+    /// good keys would be thrown away for nothing. The new source's own
+    /// schedule and limits apply from here on.
+    pub fn inherit(&self, older: &RemoteJwks) {
+        let mut held = self.held();
+        let old = older.held();
+        held.keys = old.keys.clone();
+        held.body = old.body.clone();
+        held.etag = old.etag.clone();
+        held.fetched_at = old.fetched_at;
+        held.announced = old.announced.clone();
+    }
+
     fn held(&self) -> MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -216,6 +246,11 @@ impl RemoteJwks {
                 false
             } else if demand.last_started.is_some_and(|at| at.elapsed() < limit) {
                 tracing::debug!(provider = %self.provider, "jwks refetch skipped: rate limited");
+                return;
+            } else if self.is_backing_off() {
+                // The issuer is failing: the background retry already
+                // spaces fetches out, and made-up key ids must not undo it.
+                tracing::debug!(provider = %self.provider, "jwks refetch skipped: backing off");
                 return;
             } else {
                 demand.in_flight = true;

@@ -17,11 +17,21 @@ pub(super) fn duration(
     key: &str,
 ) -> Result<Duration, ConfigError> {
     let text = value.get_ref();
-    humantime::parse_duration(text).map_err(|error| {
+    let parsed = humantime::parse_duration(text).map_err(|error| {
         let message = format!("{text:?} is not a duration ({error}); write it like \"30s\"");
         doc.invalid(value.span(), key, message)
-    })
+    })?;
+    if parsed > MAX_DURATION {
+        let message = format!("{text:?} is longer than the 366 days any setting allows");
+        return Err(doc.invalid(value.span(), key, message));
+    }
+    Ok(parsed)
 }
+
+/// The longest duration any setting takes. No timeout, interval or
+/// staleness bound is sensible beyond a year, and a bound keeps the
+/// arithmetic on instants (now + interval) from overflowing.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
 /// Parses a duration that must be more than zero, such as a timeout: a zero
 /// timeout would fail every request.

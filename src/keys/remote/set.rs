@@ -29,12 +29,17 @@ impl RemoteSet {
             let Some(settings) = &provider.remote_jwks else {
                 continue;
             };
-            let source = match self.sources.get(&provider.name) {
+            let kept = self.sources.get(&provider.name);
+            let source = match kept {
                 Some(kept) if kept.is_same_source(settings) => Arc::clone(kept),
                 _ => {
                     let metrics = metrics.jwks(&provider.name);
                     let name = Arc::clone(&provider.name);
-                    Arc::new(RemoteJwks::try_new(name, settings, metrics)?)
+                    let fresh = RemoteJwks::try_new(name, settings, metrics)?;
+                    if let Some(older) = kept.filter(|older| older.is_same_url(settings)) {
+                        fresh.inherit(older);
+                    }
+                    Arc::new(fresh)
                 }
             };
             sources.insert(Arc::clone(&provider.name), source);

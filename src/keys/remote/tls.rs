@@ -46,7 +46,7 @@ pub(super) fn client_config(ca_file: Option<&Located<PathBuf>>) -> Result<Client
 /// Reads every certificate of a PEM bundle; a file with none is refused,
 /// since it cannot be what the operator meant.
 fn read_bundle(file: &Located<PathBuf>) -> Result<Vec<CertificateDer<'static>>, KeyError> {
-    let bytes = std::fs::read(&file.value).map_err(|source| KeyError::Read {
+    let bytes = crate::config::file::read_file(&file.value).map_err(|source| KeyError::Read {
         origin: file.origin.clone(),
         key: file.key.clone(),
         path: file.value.clone(),
