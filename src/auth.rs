@@ -26,6 +26,10 @@ pub use self::reason::Reason;
 pub use self::revoke::{Denylist, DenylistError, Revocation};
 pub use self::token::bearer_token;
 pub use self::verify::verify;
+// For `tollgate inspect`, which explains each check with the verifier's own
+// helpers rather than a second copy of them.
+pub(crate) use self::identity::{header_value, merged_roles};
+pub(crate) use self::verify::{decode_json, holds_audience, is_canonical_base64, numeric_date};
 
 /// The outcome of checking one token: who the caller is, or why not.
 pub type Verdict = Result<Arc<Identity>, Refusal>;

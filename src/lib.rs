@@ -14,13 +14,15 @@
 //! - [`keys`]: key sets and where they come from;
 //! - [`config`]: the TOML file, parsed and checked once;
 //! - [`admin`] and [`telemetry`]: health, readiness, metrics and logs;
-//! - [`app`]: starts and stops the whole; [`demo`] shows it working.
+//! - [`app`]: starts and stops the whole; [`demo`] shows it working;
+//!   [`inspect`] explains the verdict on one token.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod inspect;
 pub mod keys;
 pub mod proxy;
 pub mod state;

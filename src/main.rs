@@ -1,4 +1,4 @@
-//! The `tollgate` command: run, check, demo.
+//! The `tollgate` command: run, check, inspect, demo.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +8,14 @@ use clap::{Parser, Subcommand};
 use tollgate::app::Env;
 use tollgate::config::watch::{ConfigWatch, Hangup};
 use tollgate::config::{self, DEFAULT_PATH, ENV_CONFIG};
+use tollgate::inspect::{InspectError, Report, RequestLine};
 
 /// Exit code for a config or key problem: the operator must fix a file.
 const EXIT_CONFIG: u8 = 2;
 /// Exit code for a failure at run time (cannot bind, for one).
 const EXIT_RUNTIME: u8 = 1;
+/// Exit code for `inspect` when the token would be refused.
+const EXIT_REFUSED: u8 = 1;
 
 /// An edge token-validation sidecar: checks JWTs, forwards with identity
 /// headers, answers everything else itself.
@@ -39,6 +42,24 @@ enum Command {
         #[arg(long, env = ENV_CONFIG, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Explain the verdict on one token: decoded header and claims, every
+    /// check with what it found, and the answer the proxy would give.
+    /// Exits 0 when the token is let through, 1 when refused.
+    Inspect {
+        /// The config file.
+        #[arg(long, env = ENV_CONFIG, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Judge the token for this request path, with its rule and roles;
+        /// without it, under the default rule.
+        #[arg(long)]
+        path: Option<String>,
+        /// The request method, with --path.
+        #[arg(long, default_value = "GET", requires = "path")]
+        method: http::Method,
+        /// The token, with or without `Bearer `; read from stdin when
+        /// absent or `-`.
+        token: Option<String>,
+    },
     /// Start a demo account store, an echo service and tollgate in front of
     /// them on loopback, walk through what tollgate does, then keep serving.
     Demo {
@@ -63,6 +84,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => runtime.block_on(run(config)),
         Command::Check { config } => check(&config),
+        Command::Inspect {
+            config,
+            path,
+            method,
+            token,
+        } => runtime.block_on(inspect(&config, RequestLine { method, path }, token)),
         Command::Demo { no_wait } => runtime.block_on(tollgate::demo::run(!no_wait)),
     }
 }
@@ -157,4 +184,40 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_CONFIG)
         }
     }
+}
+
+/// Judges one token; exits 0 when it is let through, 1 when refused, and
+/// 2 when the config, its keys or stdin cannot be read.
+async fn inspect(path: &std::path::Path, request: RequestLine, token: Option<String>) -> ExitCode {
+    match judge(path, request, token.as_deref()).await {
+        Ok(report) => {
+            print!("{report}");
+            if report.is_allowed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_REFUSED)
+            }
+        }
+        Err(error) => {
+            eprintln!("tollgate: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+async fn judge(
+    path: &std::path::Path,
+    request: RequestLine,
+    token: Option<&str>,
+) -> Result<Report, InspectError> {
+    use std::io::IsTerminal;
+
+    // Without this hint, a forgotten token looks like a hang.
+    let from_stdin = token.is_none_or(|token| token == "-");
+    if from_stdin && std::io::stdin().is_terminal() {
+        eprintln!("tollgate: reading the token from stdin (end with Ctrl-D)");
+    }
+    let token = tollgate::inspect::read_token(token, std::io::stdin().lock())?;
+    let env = |name: &str| std::env::var(name).ok();
+    tollgate::inspect::inspect(path, request, &token, &env).await
 }

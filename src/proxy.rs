@@ -211,7 +211,7 @@ impl Proxy {
         rule: &Rule,
         snapshot: &Snapshot,
     ) -> Result<Option<Arc<Identity>>, Reason> {
-        let RuleTarget::Protected { roles } = &rule.target else {
+        let RuleTarget::Protected { .. } = &rule.target else {
             return Ok(None);
         };
 
@@ -251,7 +251,7 @@ impl Proxy {
                 return Err(refusal.reason);
             }
         };
-        if !roles.is_empty() && !identity.has_any_role(roles) {
+        if !rule.has_role(&identity.roles) {
             tracing::debug!(user_id = identity.subject.as_deref(), "role missing");
             snapshot.count_verdict(Some(identity.provider), Some(Reason::InsufficientRole));
             return Err(Reason::InsufficientRole);
@@ -435,7 +435,7 @@ fn outcome_of(exchange: &Exchange, response: &Response<Body>) -> Outcome {
 /// never gets here: it cannot be matched to a rule safely, so there is no
 /// rule whose mode could apply, and forwarding it could reach what no rule
 /// meant to expose.
-fn is_reported(mode: EnforceMode, reason: Reason) -> bool {
+pub(crate) fn is_reported(mode: EnforceMode, reason: Reason) -> bool {
     mode == EnforceMode::ReportOnly && reason != Reason::NoKeys
 }
 

@@ -77,7 +77,10 @@ impl Identity {
 /// client's roles when the caller has none. Anything but a string or an
 /// array of strings is refused, since guessing at it could grant a role,
 /// and so is a role that is not a clean list item (see [`is_list_item`]).
-fn merged_roles(paths: &[ClaimPath], claims: &Map<String, Value>) -> Result<Vec<Box<str>>, Reason> {
+pub(crate) fn merged_roles(
+    paths: &[ClaimPath],
+    claims: &Map<String, Value>,
+) -> Result<Vec<Box<str>>, Reason> {
     let mut roles: Vec<Box<str>> = Vec::new();
     for path in paths {
         let items = match path.find(claims) {
@@ -125,7 +128,7 @@ fn join_roles(roles: &[Box<str>]) -> Result<String, Reason> {
 /// may hold). Control characters (CR and LF above all) would split or
 /// corrupt the header, so they are refused, as are leading and trailing
 /// spaces, which the upstream's parser would silently trim.
-fn header_value(value: &Value, max_bytes: usize) -> Result<HeaderValue, Reason> {
+pub(crate) fn header_value(value: &Value, max_bytes: usize) -> Result<HeaderValue, Reason> {
     let text = match value {
         Value::String(text) => text.clone(),
         Value::Number(number) => number.to_string(),

@@ -61,6 +61,17 @@ impl Revocation {
     pub fn denylist_len(&self) -> usize {
         self.denylist.len()
     }
+
+    /// Returns the cut-off in Unix seconds, so `tollgate inspect` can say
+    /// which side of it a token falls on.
+    pub fn issued_before(&self) -> Option<f64> {
+        self.issued_before
+    }
+
+    /// Returns the denylist, for the same reason.
+    pub fn denylist(&self) -> &Denylist {
+        &self.denylist
+    }
 }
 
 // --- Denylist ---
@@ -130,6 +141,16 @@ impl Denylist {
     /// Says whether it holds no entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Says whether a token id is listed.
+    pub fn holds_jti(&self, jti: &str) -> bool {
+        self.jti.contains(jti)
+    }
+
+    /// Says whether a subject is listed.
+    pub fn holds_sub(&self, sub: &str) -> bool {
+        self.sub.contains(sub)
     }
 
     /// Says whether the token's `jti` or `sub` is listed.

@@ -101,7 +101,7 @@ fn split(token: &str) -> Option<Parts<'_>> {
 /// Says whether a segment is canonical base64url, as header and claims are
 /// made to be by [`decode_json`]; the crypto backend's own decoder may be
 /// more lenient.
-fn is_canonical_base64(segment: &str) -> bool {
+pub(crate) fn is_canonical_base64(segment: &str) -> bool {
     let mut buffer = [0u8; 1024];
     match URL_SAFE_NO_PAD.decode_slice(segment, &mut buffer) {
         Ok(_) => true,
@@ -116,7 +116,7 @@ fn is_canonical_base64(segment: &str) -> bool {
 ///
 /// The decoder rejects non-canonical base64 (stray trailing bits), so one
 /// token has exactly one spelling, which the cache relies on.
-fn decode_json(segment: &str) -> Option<Map<String, Value>> {
+pub(crate) fn decode_json(segment: &str) -> Option<Map<String, Value>> {
     let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
     let object: StrictObject = serde_json::from_slice(&bytes).ok()?;
     Some(object.0)
@@ -228,7 +228,7 @@ fn check_claims<'a>(
 
 /// Reads an optional NumericDate; any non-number, or a non-finite one, is
 /// refused.
-fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, Reason> {
+pub(crate) fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, Reason> {
     match value {
         None => Ok(None),
         Some(Value::Number(number)) => number
@@ -259,7 +259,7 @@ fn check_audience(provider: &Provider, claims: &Map<String, Value>) -> Result<()
 
 /// The audience is a string or an array of strings (RFC 7519 section
 /// 4.1.3); it must hold one of the provider's audiences.
-fn holds_audience(provider: &Provider, aud: Option<&Value>) -> Result<(), Reason> {
+pub(crate) fn holds_audience(provider: &Provider, aud: Option<&Value>) -> Result<(), Reason> {
     let accepted = |aud: &str| provider.audiences.iter().any(|ours| ours == aud);
     match aud {
         Some(Value::String(aud)) if accepted(aud) => Ok(()),

@@ -96,6 +96,15 @@ impl State {
         }
     }
 
+    /// Returns how many keys a provider's `jwks_uri` supplies now: `None`
+    /// when it has no `jwks_uri`, `Some(0)` when no fetch has succeeded
+    /// (or the last good one is older than `max_stale`).
+    pub fn remote_key_count(&self, provider: &str) -> Option<usize> {
+        let source = self.remotes().get(provider).cloned()?;
+        let keys = source.keys();
+        Some(keys.map_or(0, |keys| keys.secret_count() + keys.public_keys().len()))
+    }
+
     /// Sets the key age gauge of every remote source; called on each scrape
     /// so the age is current when read.
     pub fn record_key_ages(&self) {
