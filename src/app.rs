@@ -22,6 +22,7 @@ use crate::admin;
 use crate::config::Settings;
 use crate::config::watch::ConfigWatch;
 use crate::keys::KeyError;
+use crate::proxy::server::ServerTls;
 use crate::proxy::{self, Proxy};
 use crate::state::State;
 use crate::telemetry::Metrics;
@@ -88,7 +89,14 @@ pub async fn start(
         let proxy = proxy.clone();
         async move { proxy.handle(request, client).await }
     });
-    let serving = proxy::server::serve(proxy_listener, handler, signalled(watcher.clone()), drain);
+    let tls = listener_tls(&state);
+    let serving = proxy::server::serve(
+        proxy_listener,
+        tls,
+        handler,
+        signalled(watcher.clone()),
+        drain,
+    );
     tasks.spawn(serving.instrument(tracing::info_span!("listener", listener = "proxy")));
 
     let admin_state = state.clone();
@@ -98,7 +106,15 @@ pub async fn start(
             async move { response }
         },
     );
-    let serving = proxy::server::serve(admin_listener, admin, signalled(watcher.clone()), drain);
+    // Plain on purpose: the admin listener binds to loopback by default,
+    // and probes and scrapers reach it from inside the pod.
+    let serving = proxy::server::serve(
+        admin_listener,
+        None,
+        admin,
+        signalled(watcher.clone()),
+        drain,
+    );
     tasks.spawn(serving.instrument(tracing::info_span!("listener", listener = "admin")));
 
     let metrics = state.metrics.clone();
@@ -155,6 +171,25 @@ impl Running {
     }
 }
 
+/// Gives the proxy listener the TLS settings of the snapshot in force,
+/// or `None` when it serves plain HTTP.
+///
+/// Whether the listener speaks TLS is fixed at start (a reload keeps it,
+/// see [`crate::config::diff`]), so every later snapshot holds settings
+/// too; the ones in force at start stand in should one ever lack them.
+fn listener_tls(state: &Arc<State>) -> Option<ServerTls> {
+    let first = state.load().tls.listener.clone()?;
+    let state = state.clone();
+    Some(Arc::new(move || {
+        state
+            .load()
+            .tls
+            .listener
+            .clone()
+            .unwrap_or_else(|| first.clone())
+    }))
+}
+
 async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(address)
         .await
@@ -207,9 +242,14 @@ pub fn check(
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", path.display());
     let _ = writeln!(out, "service {}", settings.service);
+    let tls = if settings.listen.tls.is_some() {
+        " (https)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "listen {}, admin {}",
+        "listen {}{tls}, admin {}",
         settings.listen.address, settings.admin
     );
     let _ = writeln!(out, "upstream {}", settings.upstream.url);

@@ -22,7 +22,8 @@ pub mod watch;
 pub use self::error::ConfigError;
 pub use self::load::{DEFAULT_PATH, ENV_CONFIG, from_file, from_str};
 pub use self::settings::{
-    AccessMode, AccountStoreSettings, CacheSettings, ClaimPath, EnforceMode, LimitSettings,
-    ListenSettings, Located, LogSettings, PathMatch, ProviderSettings, RemoteJwksSettings,
-    RevokeSettings, RuleSettings, SecretSource, Settings, UpstreamSettings,
+    AccessMode, AccountStoreSettings, CacheSettings, CertificateFiles, ClaimPath,
+    ClientTlsSettings, EnforceMode, LimitSettings, ListenSettings, Located, LogSettings, PathMatch,
+    ProviderSettings, RemoteJwksSettings, RevokeSettings, RuleSettings, SecretSource, Settings,
+    UpstreamSettings,
 };

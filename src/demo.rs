@@ -132,7 +132,13 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let never = std::future::pending::<()>();
-    tokio::spawn(serve(listener, Arc::new(handler), never, Duration::ZERO));
+    tokio::spawn(serve(
+        listener,
+        None,
+        Arc::new(handler),
+        never,
+        Duration::ZERO,
+    ));
     Ok(addr)
 }
 

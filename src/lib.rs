@@ -12,6 +12,7 @@
 //! - [`state`]: the snapshot of settings, rules and keys a request reads;
 //! - [`auth`]: token extraction, verification, the cache, rules and paths;
 //! - [`keys`]: key sets and where they come from;
+//! - [`tls`]: certificates and keys for the listener and for forwarding;
 //! - [`config`]: the TOML file, parsed and checked once;
 //! - [`admin`] and [`telemetry`]: health, readiness, metrics and logs;
 //! - [`app`]: starts and stops the whole; [`demo`] shows it working;
@@ -27,5 +28,6 @@ pub mod keys;
 pub mod proxy;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 
 pub use self::app::{Running, StartError, start};

@@ -18,17 +18,20 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
+use rustls::ClientConfig;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-pub use self::forward::Forwarder;
+pub use self::forward::{ClientTls, Forwarder};
 use self::respond::{ForwardFailure, Refusal, RequestFault, Target};
+use self::server::TransportKind;
 use crate::auth::rules::{Rule, Target as RuleTarget};
 use crate::auth::{self, CacheOutcome, Identity, Reason};
 use crate::config::EnforceMode;
 use crate::state::{Snapshot, State};
 use crate::telemetry::metrics::TargetMetrics;
+use crate::tls::TlsMaterial;
 
 /// The body type of every response tollgate sends.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -104,9 +107,13 @@ impl Proxy {
     pub fn new(state: Arc<State>, closing: watch::Receiver<bool>) -> Self {
         let upstream_metrics = state.metrics.target("upstream");
         let account_store_metrics = state.metrics.target("account_store");
+        let forwarder = Forwarder::new(
+            client_tls(&state, |tls| &tls.upstream),
+            client_tls(&state, |tls| &tls.account_store),
+        );
         Proxy {
             state,
-            forwarder: Forwarder::new(),
+            forwarder,
             upstream_metrics,
             account_store_metrics,
             closing,
@@ -317,6 +324,11 @@ impl Proxy {
             let authority = request.uri().authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
+        let transport = request
+            .extensions()
+            .get::<TransportKind>()
+            .copied()
+            .unwrap_or(TransportKind::Plain);
         let Some(uri) = forward::target_uri(base, &exchange.path, request.uri().query()) else {
             let refusal = Refusal::BadPath(auth::path::PathError::NotAbsolute);
             return respond::respond(refusal, snapshot);
@@ -335,12 +347,13 @@ impl Proxy {
                 headers.insert(name.clone(), value.clone());
             }
         }
-        headers::set_forwarding(headers, client.ip(), "http", host);
+        headers::set_forwarding(headers, client.ip(), transport.scheme(), host);
         headers.insert(REQUEST_ID, exchange.request_id.clone());
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
 
-        let mut response = match self.forwarder.send(request, timeout, metrics).await {
+        let sent = self.forwarder.send(target, request, timeout, metrics).await;
+        let mut response = match sent {
             Ok(response) => response,
             Err(failure) => {
                 log_failure(target, failure);
@@ -405,6 +418,13 @@ impl Proxy {
             "request"
         );
     }
+}
+
+/// Gives a target's connections the TLS client settings of the snapshot in
+/// force; `pick` chooses the target's.
+fn client_tls(state: &Arc<State>, pick: fn(&TlsMaterial) -> &Arc<ClientConfig>) -> ClientTls {
+    let state = state.clone();
+    Arc::new(move || pick(&state.load().tls).clone())
 }
 
 /// Finds what makes a request unroutable whatever its path.

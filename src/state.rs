@@ -1,10 +1,12 @@
 //! The snapshot every request reads, and the one place that publishes it.
 //!
-//! A [`Snapshot`] is settings, compiled rules and loaded keys, immutable once
-//! built. [`State`] holds the current one in an `ArcSwap`: a request loads it
-//! once and keeps that `Arc` to the end, so a reload that lands mid-request
-//! never changes the rules under it. Building (parsing, reading key files)
-//! happens entirely before the swap, off the request path.
+//! A [`Snapshot`] is settings, compiled rules, loaded keys and TLS
+//! settings, immutable once built. [`State`] holds the current one in an
+//! `ArcSwap`: a request loads it once and keeps that `Arc` to the end, so a
+//! reload that lands mid-request never changes the rules under it. Building
+//! (parsing, reading key and certificate files) happens entirely before the
+//! swap, off the request path. Connections read it too: each accept and
+//! each new connection to a service takes the TLS settings in force.
 //!
 //! Remote key sets (`jwks_uri`) are fetched by sources the state owns, so
 //! they outlive snapshots; when one changes, [`State`] publishes the
@@ -27,6 +29,7 @@ use crate::keys::{self, KeyError, KeySet};
 use crate::proxy::Outcome;
 use crate::proxy::headers::IdentityHeaderNames;
 use crate::telemetry::Metrics;
+use crate::tls::TlsMaterial;
 
 /// Holds everything a request needs, fixed for the request's lifetime.
 pub struct Snapshot {
@@ -43,6 +46,9 @@ pub struct Snapshot {
     pub identity_names: IdentityHeaderNames,
     /// `Bearer realm="<service>"`, built once.
     pub realm: HeaderValue,
+    /// The listener's and the forwarding client's TLS settings, read from
+    /// the files the settings name.
+    pub tls: TlsMaterial,
     /// Request counters: one row per rule (plus a last row, rule `none`, for
     /// requests refused before a rule was picked), one column per
     /// [`Outcome`].
@@ -62,9 +68,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot: loads every provider's keys and denylist, adds the
-    /// keys its remote source holds now, and registers the metric handles
-    /// the request path will use.
+    /// Builds a snapshot: reads the TLS certificates and keys, loads every
+    /// provider's keys and denylist, adds the keys its remote source holds
+    /// now, and registers the metric handles the request path will use.
     pub fn build(
         settings: Settings,
         generation: u64,
@@ -72,6 +78,7 @@ impl Snapshot {
         metrics: &Metrics,
         remotes: &RemoteSet,
     ) -> Result<Self, KeyError> {
+        let tls = TlsMaterial::try_from_settings(&settings)?;
         let mut local_keys = Vec::with_capacity(settings.providers.len());
         let mut revocations = Vec::with_capacity(settings.providers.len());
         for provider in &settings.providers {
@@ -84,7 +91,7 @@ impl Snapshot {
         }
         let local = (local_keys, revocations);
         Ok(Self::assemble(
-            settings, generation, local, remotes, metrics,
+            settings, generation, local, tls, remotes, metrics,
         ))
     }
 
@@ -94,7 +101,8 @@ impl Snapshot {
     pub fn rekeyed(&self, generation: u64, remotes: &RemoteSet, metrics: &Metrics) -> Self {
         let settings = self.settings.clone();
         let local = (self.local_keys.clone(), self.revocations.clone());
-        Self::assemble(settings, generation, local, remotes, metrics)
+        let tls = self.tls.clone();
+        Self::assemble(settings, generation, local, tls, remotes, metrics)
     }
 
     /// Puts a snapshot together from loaded keys: pure but for registering
@@ -103,6 +111,7 @@ impl Snapshot {
         settings: Settings,
         generation: u64,
         (local_keys, revocations): (Vec<KeySet>, Vec<Revocation>),
+        tls: TlsMaterial,
         remotes: &RemoteSet,
         metrics: &Metrics,
     ) -> Self {
@@ -158,6 +167,7 @@ impl Snapshot {
             rules,
             identity_names,
             realm,
+            tls,
             rule_counters,
             verdict_counters,
             local_keys,

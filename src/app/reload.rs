@@ -50,6 +50,7 @@ impl ReloadError {
                 | KeyError::Jwks { key, .. }
                 | KeyError::Denylist { key, .. },
             ) => Some(key),
+            ReloadError::Keys(KeyError::Tls(error)) => Some(error.key()),
             _ => None,
         }
     }

@@ -39,6 +39,7 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<RestartO
         &running.listen.drain_timeout,
         &mut new.listen.drain_timeout,
     );
+    keep_tls_switch(&mut kept, running, new);
     keep(&mut kept, "admin.address", &running.admin, &mut new.admin);
     keep(
         &mut kept,
@@ -67,6 +68,24 @@ fn keep<T: Clone + Debug + PartialEq>(
     *new = running.clone();
 }
 
+/// Keeps the listener plain or TLS as it started. A reload may change the
+/// certificate files, but not turn TLS on or off: every client would have
+/// to change with it, and a config that lost its `[listen.tls]` table by
+/// mistake must not quietly open the port to plaintext.
+fn keep_tls_switch(kept: &mut Vec<RestartOnly>, running: &Settings, new: &mut Settings) {
+    let describe = |on: bool| if on { "tls" } else { "plain" }.to_owned();
+    let (was, wants) = (running.listen.tls.is_some(), new.listen.tls.is_some());
+    if was == wants {
+        return;
+    }
+    kept.push(RestartOnly {
+        key: "listen.tls",
+        running: describe(was),
+        wanted: describe(wants),
+    });
+    new.listen.tls = running.listen.tls.clone();
+}
+
 /// Lists the keys whose values differ, coarsely: a whole section, or one
 /// field of a provider (`providers.accounts.revoke`).
 ///
@@ -76,7 +95,8 @@ fn keep<T: Clone + Debug + PartialEq>(
 /// account.
 pub fn changed_keys(old: &Settings, new: &Settings) -> Vec<String> {
     let mut changed = Vec::new();
-    let sections: [(&str, String, String); 6] = [
+    let sections: [(&str, String, String); 7] = [
+        ("listen.tls", debug(&old.listen.tls), debug(&new.listen.tls)),
         ("upstream", debug(&old.upstream), debug(&new.upstream)),
         (
             "account_store",
@@ -249,6 +269,25 @@ capacity = 10
         assert_eq!(new.cache.capacity, 10);
         assert_eq!(&*new.service, "api");
         assert_eq!(kept[3].wanted, "20");
+    }
+
+    #[test]
+    fn tls_on_the_listener_is_not_switched_by_a_reload() {
+        let tls = "[listen.tls]\ncert_file = \"a.pem\"\nkey_file = \"a.key\"\n[upstream]";
+        let running = load(BASE);
+        let mut new = load(&BASE.replace("[upstream]", tls));
+        let kept = keep_restart_only(&running, &mut new);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].key, kept[0].running.as_str()),
+            ("listen.tls", "plain")
+        );
+        assert!(new.listen.tls.is_none());
+
+        let running = load(&BASE.replace("[upstream]", tls));
+        let mut new = load(&BASE.replace("[upstream]", &tls.replace("a.pem", "b.pem")));
+        assert!(keep_restart_only(&running, &mut new).is_empty());
+        assert_eq!(changed_keys(&running, &new), ["listen.tls"]);
     }
 
     #[test]

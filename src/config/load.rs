@@ -16,6 +16,7 @@ mod sections;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod values;
 
 use std::ops::Range;

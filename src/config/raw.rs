@@ -66,6 +66,10 @@ pub struct ListenConfig {
     /// How long a graceful shutdown waits for in-flight requests.
     /// Default: `"20s"`.
     pub drain_timeout: Spanned<String>,
+    /// TLS termination: with this table the listener speaks HTTPS only
+    /// (HTTP/1.1, or HTTP/2 when ALPN picks it). Default: none, so the
+    /// listener speaks plain HTTP/1.1 and h2c.
+    pub tls: Option<Spanned<ListenTlsConfig>>,
 }
 
 impl Default for ListenConfig {
@@ -73,8 +77,23 @@ impl Default for ListenConfig {
         Self {
             address: unwritten("0.0.0.0:8080"),
             drain_timeout: unwritten("20s"),
+            tls: None,
         }
     }
+}
+
+/// Holds the `[listen.tls]` table. Both files are read again on every
+/// reload, so a renewed certificate takes effect without a restart.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenTlsConfig {
+    /// A PEM file with the certificate chain, the listener's own
+    /// certificate first. Required.
+    pub cert_file: Spanned<String>,
+    /// A PEM file with the private key of that certificate: PKCS#8
+    /// (`PRIVATE KEY`), RSA (`RSA PRIVATE KEY`) or EC (`EC PRIVATE KEY`).
+    /// Required.
+    pub key_file: Spanned<String>,
 }
 
 /// Holds the `[admin]` table.
@@ -100,18 +119,31 @@ impl Default for AdminConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
-    /// The service's `http://host:port`. Required.
+    /// The service's `http://host:port` or `https://host:port`. Required.
     pub url: Spanned<String>,
     /// How long to wait for the response head. Default: `"30s"`.
     #[serde(default = "default_upstream_timeout")]
     pub timeout: Spanned<String>,
+    /// A PEM file of CA certificates trusted for an `https` url, in
+    /// addition to the system roots. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// A PEM certificate chain presented when the service asks for a
+    /// client certificate (mutual TLS); needs `client_key_file`.
+    /// Default: none.
+    #[serde(default)]
+    pub client_cert_file: Option<Spanned<String>>,
+    /// The PEM private key of `client_cert_file`. Default: none.
+    #[serde(default)]
+    pub client_key_file: Option<Spanned<String>>,
 }
 
 /// Holds the `[account_store]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountStoreConfig {
-    /// The account store's `http://host:port`. Required.
+    /// The account store's `http://host:port` or `https://host:port`.
+    /// Required.
     pub url: Spanned<String>,
     /// Exact paths forwarded to the account store without a token check.
     /// Default: `["/auth/login", "/auth/refresh", "/auth/logout"]`.
@@ -120,6 +152,18 @@ pub struct AccountStoreConfig {
     /// How long to wait for the response head. Default: `"5s"`.
     #[serde(default = "default_account_timeout")]
     pub timeout: Spanned<String>,
+    /// A PEM file of CA certificates trusted for an `https` url, in
+    /// addition to the system roots. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// A PEM certificate chain presented when the service asks for a
+    /// client certificate (mutual TLS); needs `client_key_file`.
+    /// Default: none.
+    #[serde(default)]
+    pub client_cert_file: Option<Spanned<String>>,
+    /// The PEM private key of `client_cert_file`. Default: none.
+    #[serde(default)]
+    pub client_key_file: Option<Spanned<String>>,
 }
 
 // --- providers -------------------------------------------------------------

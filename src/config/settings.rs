@@ -58,16 +58,54 @@ pub struct ListenSettings {
     pub address: SocketAddr,
     /// How long a graceful shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// The certificate and key that terminate TLS on the listener; `None`
+    /// serves plain HTTP/1.1 and h2c.
+    pub tls: Option<CertificateFiles>,
+}
+
+/// Names a PEM certificate chain and the PEM private key that goes with it.
+#[derive(Clone, Debug)]
+pub struct CertificateFiles {
+    /// The chain, the holder's own certificate first.
+    pub cert_file: Located<PathBuf>,
+    /// The private key: PKCS#8, RSA (PKCS#1) or EC (SEC1).
+    pub key_file: Located<PathBuf>,
+}
+
+/// Describes how tollgate speaks TLS to a service it forwards to; used
+/// only when the service's URL is `https`.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTlsSettings {
+    /// Extra CA certificates (PEM) trusted beside the system roots.
+    pub ca_file: Option<Located<PathBuf>>,
+    /// The certificate tollgate presents when the service asks for one
+    /// (mutual TLS).
+    pub client_cert: Option<CertificateFiles>,
+}
+
+impl ClientTlsSettings {
+    /// Lists the files these settings name, so that a change to one can
+    /// trigger a reload.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        let identity = self
+            .client_cert
+            .iter()
+            .flat_map(|files| [&files.cert_file.value, &files.key_file.value]);
+        self.ca_file.iter().map(|ca| &ca.value).chain(identity)
+    }
 }
 
 /// Describes the protected service.
 #[derive(Clone, Debug)]
 pub struct UpstreamSettings {
-    /// Scheme and authority of the service (`http://127.0.0.1:8000`); any path
-    /// in the configured URL is refused at load time.
+    /// Scheme and authority of the service (`http://127.0.0.1:8000` or
+    /// `https://...`); any path in the configured URL is refused at load
+    /// time.
     pub url: Uri,
     /// How long to wait for the response head before answering 504.
     pub timeout: Duration,
+    /// TLS trust and client certificate for an `https` URL.
+    pub tls: ClientTlsSettings,
 }
 
 /// Describes the account store that checks passwords and issues tokens.
@@ -79,6 +117,8 @@ pub struct AccountStoreSettings {
     pub routes: Vec<String>,
     /// How long to wait for the response head before answering 504.
     pub timeout: Duration,
+    /// TLS trust and client certificate for an `https` URL.
+    pub tls: ClientTlsSettings,
 }
 
 /// Describes one token issuer and how its tokens become an identity.

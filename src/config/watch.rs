@@ -246,9 +246,17 @@ fn dirs_of(file: &Path) -> Vec<PathBuf> {
 }
 
 /// Lists the config file and every file it names: secret files, JWKS
-/// files and denylists. A change to any of them is a reason to reload.
+/// files, denylists, and TLS certificates, keys and CA files. A change to
+/// any of them is a reason to reload.
 pub fn watched_files(config: &Path, settings: &Settings) -> Vec<PathBuf> {
     let mut files = vec![config.to_owned()];
+    if let Some(tls) = &settings.listen.tls {
+        files.extend([tls.cert_file.value.clone(), tls.key_file.value.clone()]);
+    }
+    files.extend(settings.upstream.tls.files().cloned());
+    if let Some(store) = &settings.account_store {
+        files.extend(store.tls.files().cloned());
+    }
     for provider in &settings.providers {
         if let Some(SecretSource::File(paths)) = provider.secret.as_ref().map(|s| &s.value) {
             files.extend(paths.iter().cloned());
@@ -288,6 +296,40 @@ mod tests {
         assert!(!is_change(&EventKind::Modify(ModifyKind::Data(
             DataChange::Content
         ))));
+    }
+
+    #[test]
+    fn tls_certificates_keys_and_ca_files_are_watched() {
+        let text = r#"
+[listen.tls]
+cert_file = "tls/cert.pem"
+key_file = "tls/key.pem"
+[upstream]
+url = "https://game.internal"
+ca_file = "tls/ca.pem"
+client_cert_file = "tls/client.pem"
+client_key_file = "tls/client.key"
+[[providers]]
+name = "accounts"
+issuer = "https://accounts.test"
+audiences = ["api"]
+algorithms = ["HS256"]
+secret_env = "K"
+"#;
+        let settings = crate::config::from_str(text, "t.toml").expect("a valid config");
+        let files = watched_files(Path::new("t.toml"), &settings);
+        let names: Vec<&str> = files.iter().filter_map(|f| f.to_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "t.toml",
+                "tls/cert.pem",
+                "tls/key.pem",
+                "tls/ca.pem",
+                "tls/client.pem",
+                "tls/client.key"
+            ]
+        );
     }
 
     #[test]

@@ -76,18 +76,10 @@ pub enum KeyError {
         /// What is wrong with it.
         message: String,
     },
-    /// The CA file of a `jwks_uri` holds no usable certificate.
-    #[error("{origin}: {key}: {}: {message}", path.display())]
-    CaFile {
-        /// `file:line` of the config key.
-        origin: String,
-        /// The config key.
-        key: String,
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// A CA file (of a `jwks_uri`, the upstream or the account store), or a
+    /// certificate or private key for TLS, could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The key file is neither a JWKS nor an x509 map, or holds no usable
     /// key.
     #[error("{origin}: {key}: {}: {message}", path.display())]

@@ -26,7 +26,6 @@
 mod fetch;
 mod schedule;
 mod set;
-mod tls;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};

@@ -1,9 +1,16 @@
 //! Sending a request on to the upstream or the account store.
 //!
-//! One pooled keep-alive client serves both targets. The timeout covers the
+//! Each target has one pooled keep-alive client. The timeout covers the
 //! wait for the response head only: bodies stream through as they come, so
 //! a long download or an event stream is not cut short.
+//!
+//! A target whose URL is `https` is reached over TLS. Each new connection
+//! takes the target's TLS client settings from the snapshot in force, so a
+//! reload with a renewed client certificate or CA file applies from the
+//! next connection on; pooled connections keep the settings they were made
+//! with until they close.
 
+use std::error::Error;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,13 +21,17 @@ use bytes::Bytes;
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::ClientConfig;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tower_service::Service;
 
-use super::respond::ForwardFailure;
+use super::respond::{ForwardFailure, Target};
 use crate::telemetry::metrics::TargetMetrics;
 
 /// How long an unused pooled connection to a target is kept.
@@ -28,34 +39,33 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a connection attempt may take; loopback answers at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Holds the pooled client shared by every request.
+/// Gives each new connection to a target the TLS client settings in force.
+pub type ClientTls = Arc<dyn Fn() -> Arc<ClientConfig> + Send + Sync>;
+
+type TargetClient = Client<TargetConnector, WatchedBody>;
+
+/// Holds the pooled clients shared by every request, one per target.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<HttpConnector, WatchedBody>,
-}
-
-impl Default for Forwarder {
-    fn default() -> Self {
-        Self::new()
-    }
+    upstream: TargetClient,
+    account_store: TargetClient,
 }
 
 impl Forwarder {
-    /// Builds the pooled client.
-    pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Forwarder { client }
+    /// Builds the pooled clients; each `https` connection a target's client
+    /// makes uses the settings its `ClientTls` gives at that moment.
+    pub fn new(upstream_tls: ClientTls, account_store_tls: ClientTls) -> Self {
+        Forwarder {
+            upstream: pooled_client(upstream_tls),
+            account_store: pooled_client(account_store_tls),
+        }
     }
 
-    /// Sends `request` and waits up to `timeout` for the response head.
+    /// Sends `request` to `target` and waits up to `timeout` for the
+    /// response head.
     pub async fn send(
         &self,
+        target: Target,
         request: Request<Incoming>,
         timeout: Duration,
         metrics: &TargetMetrics,
@@ -65,9 +75,13 @@ impl Forwarder {
             inner: body,
             broken: broken.clone(),
         });
+        let client = match target {
+            Target::Upstream => &self.upstream,
+            Target::AccountStore => &self.account_store,
+        };
 
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, self.client.request(request)).await;
+        let result = tokio::time::timeout(timeout, client.request(request)).await;
         metrics.duration.record(started.elapsed().as_secs_f64());
 
         match result {
@@ -75,6 +89,8 @@ impl Forwarder {
             // Checked first: when the caller's own body breaks, the client
             // reports it as a failed send, but the target did nothing wrong.
             Ok(Err(_)) if broken.load(Ordering::Relaxed) => Err(ForwardFailure::ClientBody),
+            // A TLS handshake that fails (an untrusted certificate, say)
+            // counts here too: the connector reports it.
             Ok(Err(error)) if error.is_connect() => {
                 tracing::debug!(
                     error = &error as &dyn std::error::Error,
@@ -93,6 +109,49 @@ impl Forwarder {
                 Err(ForwardFailure::Timeout)
             }
         }
+    }
+}
+
+fn pooled_client(tls: ClientTls) -> TargetClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    // Let `https` URLs through to the TLS layer above.
+    http.enforce_http(false);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(TargetConnector { http, tls })
+}
+
+// --- TargetConnector ---
+
+/// Connects to a target: plain TCP for `http`, TLS for `https` with the
+/// client settings in force when the connection is made.
+///
+/// hyper-rustls's connector holds one fixed `ClientConfig`; building one
+/// per connection around the current settings is two `Arc` clones, and
+/// keeps the pooled client (and its connections) across reloads.
+#[derive(Clone)]
+struct TargetConnector {
+    http: HttpConnector,
+    tls: ClientTls,
+}
+
+type Connecting = <HttpsConnector<HttpConnector> as Service<Uri>>::Future;
+
+impl Service<Uri> for TargetConnector {
+    type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = Box<dyn Error + Send + Sync>;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.http.poll_ready(context).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Connecting {
+        let mut connector = HttpsConnector::from((self.http.clone(), (self.tls)()));
+        connector.call(uri)
     }
 }
 

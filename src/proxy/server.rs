@@ -1,5 +1,8 @@
 //! Accepting connections: HTTP/1.1 and HTTP/2 (prior knowledge) on one
-//! listener, one task per connection, and a graceful drain on shutdown.
+//! listener, or HTTPS with HTTP/2 picked by ALPN; one task per connection,
+//! and a graceful drain on shutdown.
+
+mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,10 +15,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+pub use self::tls::ServerTls;
 use super::Body;
 
 /// How long a client may take to send a request head before the connection
@@ -57,14 +62,36 @@ async fn request_begins(stream: &TcpStream) -> bool {
         .unwrap_or(false)
 }
 
+/// Says how a request's connection reached tollgate. The accept loop puts
+/// it in every request's extensions, for `X-Forwarded-Proto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Plain HTTP/1.1 or h2c.
+    Plain,
+    /// HTTPS: TLS terminated by tollgate.
+    Tls,
+}
+
+impl TransportKind {
+    /// Returns the URL scheme the client used.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            TransportKind::Plain => "http",
+            TransportKind::Tls => "https",
+        }
+    }
+}
+
 /// Serves `handler` on `listener` until `shutdown` resolves, then stops
 /// accepting, waits up to `drain` for in-flight requests to finish, and
-/// closes the connections still open.
+/// closes the connections still open. With `tls`, every connection is
+/// HTTPS, with the settings `tls` gives at the moment it is accepted.
 ///
 /// Generic over the handler so that the proxy and the admin listener, and
 /// the demo's stand-in services, share one accept loop.
 pub async fn serve<H, F>(
     listener: TcpListener,
+    tls: Option<ServerTls>,
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
@@ -108,27 +135,16 @@ pub async fn serve<H, F>(
         };
         let _ = stream.set_nodelay(true);
 
-        let handler = handler.clone();
-        let service = service_fn(move |request| {
-            let response = handler(request, remote);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        connections.spawn(async move {
-            if !request_begins(&stream).await {
-                tracing::debug!(client.addr = %remote, "no request began in time; closed");
-                return;
-            }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(
-                    client.addr = %remote,
-                    error = %error,
-                    "connection ended with an error"
-                );
-            }
-        });
+        // Taken at accept, so a reload that lands mid-handshake does not
+        // mix two certificates in one connection.
+        let config = tls.as_ref().map(|current| current());
+        let connection = Connection {
+            stream,
+            remote,
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+        };
+        connections.spawn(connection.serve(config, handler.clone()));
     }
 
     drop(listener);
@@ -142,4 +158,74 @@ pub async fn serve<H, F>(
         }
     }
     connections.shutdown().await;
+}
+
+// --- Connection ---
+
+/// One accepted connection and what serving it takes.
+struct Connection {
+    stream: TcpStream,
+    remote: SocketAddr,
+    builder: Builder<TokioExecutor>,
+    watcher: Watcher,
+}
+
+impl Connection {
+    /// Serves requests on the connection until it ends, over TLS with
+    /// `tls`; each request carries its [`TransportKind`].
+    async fn serve<H, F>(self, tls: Option<Arc<ServerConfig>>, handler: Arc<H>)
+    where
+        H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+        F: Future<Output = Response<Body>> + Send + 'static,
+    {
+        let Connection {
+            stream,
+            remote,
+            builder,
+            watcher,
+        } = self;
+        let transport = match tls {
+            Some(_) => TransportKind::Tls,
+            None => TransportKind::Plain,
+        };
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(transport);
+            let response = handler(request, remote);
+            async move { Ok::<_, Infallible>(response.await) }
+        });
+
+        let ended = match tls {
+            None => {
+                if !request_begins(&stream).await {
+                    tracing::debug!(client.addr = %remote, "no request began in time; closed");
+                    return;
+                }
+                let io = TokioIo::new(stream);
+                let connection = builder.serve_connection_with_upgrades(io, service);
+                watcher.watch(connection.into_owned()).await
+            }
+            Some(config) => {
+                let accepting = tls::accept(stream, config, HEADER_READ_TIMEOUT, remote);
+                let Some(accepted) = accepting.await else {
+                    return;
+                };
+                let io = TokioIo::new(accepted.stream);
+                if accepted.is_h2 {
+                    // ALPN settled it, and HTTP/2 never upgrades.
+                    let h2 = builder.http2_only();
+                    let connection = h2.serve_connection(io, service);
+                    watcher.watch(connection.into_owned()).await
+                } else {
+                    // Upgrades (WebSockets) need the auto builder, which
+                    // still tells HTTP/1 from HTTP/2 by the first bytes;
+                    // the first-byte deadline bounds that wait.
+                    let connection = builder.serve_connection_with_upgrades(io, service);
+                    watcher.watch(connection.into_owned()).await
+                }
+            }
+        };
+        if let Err(error) = ended {
+            tracing::debug!(client.addr = %remote, error = %error, "connection ended with an error");
+        }
+    }
 }

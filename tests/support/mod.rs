@@ -10,6 +10,7 @@ pub mod jwks_server;
 pub mod keys;
 pub mod recorder;
 pub mod reload;
+pub mod tls;
 pub mod upstream;
 pub mod wire;
 

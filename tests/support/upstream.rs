@@ -157,7 +157,8 @@ async fn switch_or_answer(
     Ok(response)
 }
 
-async fn answer(
+/// Answers like the echo upstream: the request as JSON (see [`Upstream`]).
+pub async fn answer(
     request: Request<Incoming>,
     behaviour: Behaviour,
 ) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -40,6 +40,7 @@ fn account_store(routes: &[&str]) -> AccountStoreSettings {
         url: Uri::from_static("http://127.0.0.1:9000"),
         routes: routes.iter().map(|&route| route.to_owned()).collect(),
         timeout: Duration::from_secs(5),
+        tls: Default::default(),
     }
 }
 

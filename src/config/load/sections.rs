@@ -1,5 +1,5 @@
 //! Checks for the small sections: service, listeners, upstream, account
-//! store, cache, limits and log.
+//! store, cache, limits and log. Their TLS keys are checked in `tls.rs`.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use toml::Spanned;
 use tracing_subscriber::EnvFilter;
 
+use super::tls::{self, ClientTlsKeys};
 use super::values::{self, PathKind};
 use super::{Document, is_written};
 use crate::config::raw::{
@@ -42,6 +43,11 @@ pub(super) fn listen(doc: Document<'_>, raw: &ListenConfig) -> Result<ListenSett
     Ok(ListenSettings {
         address: values::socket_addr(doc, &raw.address, "listen.address")?,
         drain_timeout: values::duration(doc, &raw.drain_timeout, "listen.drain_timeout")?,
+        tls: raw
+            .tls
+            .as_ref()
+            .map(|table| tls::listen(doc, table))
+            .transpose()?,
     })
 }
 
@@ -86,8 +92,16 @@ pub(super) fn upstream(
     table: &Spanned<UpstreamConfig>,
 ) -> Result<UpstreamSettings, ConfigError> {
     let raw = table.get_ref();
+    let url = values::http_url(doc, &raw.url, "upstream.url")?;
+    let keys = ClientTlsKeys {
+        section: "upstream",
+        ca_file: raw.ca_file.as_ref(),
+        client_cert_file: raw.client_cert_file.as_ref(),
+        client_key_file: raw.client_key_file.as_ref(),
+    };
     Ok(UpstreamSettings {
-        url: values::http_url(doc, &raw.url, "upstream.url")?,
+        tls: tls::client(doc, &url, keys)?,
+        url,
         timeout: values::positive_duration(doc, &raw.timeout, "upstream.timeout")?,
     })
 }
@@ -100,6 +114,13 @@ pub(super) fn account_store(
     let raw = table.get_ref();
     let url = values::http_url(doc, &raw.url, "account_store.url")?;
     let timeout = values::positive_duration(doc, &raw.timeout, "account_store.timeout")?;
+    let keys = ClientTlsKeys {
+        section: "account_store",
+        ca_file: raw.ca_file.as_ref(),
+        client_cert_file: raw.client_cert_file.as_ref(),
+        client_key_file: raw.client_key_file.as_ref(),
+    };
+    let tls = tls::client(doc, &url, keys)?;
     if raw.routes.get_ref().is_empty() {
         let message = "routes is empty: list the paths to forward to the account store";
         return Err(doc.invalid(raw.routes.span(), "account_store.routes", message));
@@ -117,6 +138,7 @@ pub(super) fn account_store(
         url,
         routes,
         timeout,
+        tls,
     })
 }
 

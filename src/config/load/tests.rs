@@ -11,6 +11,7 @@ mod provider;
 mod remote;
 mod rotation;
 mod shape;
+mod tls;
 
 use super::{DEFAULT_PATH, from_file, from_str};
 use crate::config::{AccessMode, ClaimPath, ConfigError, PathMatch, SecretSource, Settings};
@@ -386,10 +387,11 @@ fn with_upstream_url(url: &str) -> String {
 }
 
 #[test]
-fn an_https_upstream_is_refused_as_not_yet_supported() {
-    let text = with_upstream_url("https://127.0.0.1:8443");
-    let message = invalid(&text, "upstream.url", "url =");
-    assert_eq!(message, "https upstreams are not supported yet");
+fn an_https_upstream_is_accepted() {
+    let settings = load(&with_upstream_url("https://game.internal:8443"));
+    assert_eq!(settings.upstream.url.scheme_str(), Some("https"));
+    assert!(settings.upstream.tls.ca_file.is_none());
+    assert!(settings.upstream.tls.client_cert.is_none());
 }
 
 #[test]
@@ -432,9 +434,12 @@ fn an_upstream_timeout_must_be_more_than_zero() {
 
 #[test]
 fn an_account_store_follows_the_url_rules() {
-    let text = minimal_with("[account_store]\nurl = \"https://127.0.0.1:8001\"\n");
+    let text = minimal_with("[account_store]\nurl = \"ftp://127.0.0.1:8001\"\n");
     let message = invalid(&text, "account_store.url", "8001");
-    assert_eq!(message, "https upstreams are not supported yet");
+    assert_eq!(
+        message,
+        "scheme \"ftp\" is not supported; use http or https"
+    );
 }
 
 #[test]

@@ -61,8 +61,8 @@ pub(super) fn socket_addr(
     })
 }
 
-/// Parses the URL of a service tollgate forwards to: `http`, a host and an
-/// optional port, nothing else.
+/// Parses the URL of a service tollgate forwards to: `http` or `https`, a
+/// host and an optional port, nothing else.
 ///
 /// A path would have to be joined with the request path, and a query or a
 /// fragment has no meaning here; refusing them now saves guessing later.
@@ -85,13 +85,13 @@ pub(super) fn http_url(
     Ok(uri)
 }
 
-/// Accepts `http` only; `https` is named apart because it is the likely
-/// next feature and deserves a clearer word than "unsupported scheme".
+/// Accepts `http` and `https`.
 fn check_scheme(text: &str, uri: &Uri) -> Result<(), String> {
     match uri.scheme_str() {
-        Some("http") => Ok(()),
-        Some("https") => Err("https upstreams are not supported yet".to_owned()),
-        Some(other) => Err(format!("scheme {other:?} is not supported; use http")),
+        Some("http" | "https") => Ok(()),
+        Some(other) => Err(format!(
+            "scheme {other:?} is not supported; use http or https"
+        )),
         None => Err(format!(
             "{text:?} has no scheme; write it like \"http://127.0.0.1:8000\""
         )),

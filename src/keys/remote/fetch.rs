@@ -14,7 +14,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::tls;
 use crate::config::RemoteJwksSettings;
 use crate::keys::{KeyDocumentError, KeyError, ParsedJwks, parse_key_document};
 
@@ -90,9 +89,9 @@ impl Fetcher {
     pub(super) fn try_new(settings: &RemoteJwksSettings) -> Result<Self, KeyError> {
         let uri = settings.uri.value.clone();
         let tls = if uri.scheme_str() == Some("https") {
-            tls::client_config(settings.ca_file.as_ref())?
+            crate::tls::client_config(settings.ca_file.as_ref(), None, &settings.uri.key)?
         } else {
-            tls::client_config_without_roots()
+            crate::tls::client_config_without_roots()
         };
 
         let mut http = HttpConnector::new();
