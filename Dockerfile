@@ -4,7 +4,8 @@
 #   docker run --rm -p 8080:8080 -e JWT_SECRET_KEY=... \
 #       -v "$PWD/config:/app/config:ro" tollgate
 #
-# The build step runs the same command CI can run without Docker:
+# The build step runs the same command CI runs (.ci/assets), since no
+# container engine runs in CI to build the image itself:
 #   cargo build --release --locked --bin tollgate
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -23,5 +24,9 @@ COPY config/tollgate.toml config/jwks.json /app/config/
 ENV TOLLGATE_CONFIG=/app/config/tollgate.toml
 EXPOSE 8080 9901
 USER nonroot
+# The image has no shell and no curl: tollgate probes its own admin
+# listener (the default admin.address, 127.0.0.1:9901).
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+    CMD ["/usr/local/bin/tollgate", "health"]
 ENTRYPOINT ["/usr/local/bin/tollgate"]
 CMD ["run"]

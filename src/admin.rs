@@ -53,3 +53,31 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     );
     response
 }
+
+/// How long `tollgate health` waits for the admin listener.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Says why a health probe got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Connecting or talking to the admin listener failed.
+    #[error("no answer: {0}")]
+    Request(#[from] hyper_util::client::legacy::Error),
+    /// It did not answer within the probe timeout.
+    #[error("no answer within {PROBE_TIMEOUT:?}")]
+    Timeout,
+}
+
+/// Asks an admin endpoint for its status, as `tollgate health` does for a
+/// container health check.
+pub async fn probe(url: &http::Uri) -> Result<StatusCode, ProbeError> {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let answer = tokio::time::timeout(PROBE_TIMEOUT, client.get(url.clone()))
+        .await
+        .map_err(|_| ProbeError::Timeout)??;
+    Ok(answer.status())
+}

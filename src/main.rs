@@ -60,6 +60,14 @@ enum Command {
         /// absent or `-`.
         token: Option<String>,
     },
+    /// Ask a running tollgate's admin listener whether it is alive: exits
+    /// 0 when `/health` answers 200, 1 otherwise. For container health
+    /// checks, since the image carries no shell and no curl.
+    Health {
+        /// The URL of the health endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:9901/health")]
+        url: http::Uri,
+    },
     /// Start a demo account store, an echo service and tollgate in front of
     /// them on loopback, walk through what tollgate does, then keep serving.
     Demo {
@@ -90,6 +98,7 @@ fn main() -> ExitCode {
             method,
             token,
         } => runtime.block_on(inspect(&config, RequestLine { method, path }, token)),
+        Command::Health { url } => runtime.block_on(health(&url)),
         Command::Demo { no_wait } => runtime.block_on(tollgate::demo::run(!no_wait)),
     }
 }
@@ -220,4 +229,18 @@ async fn judge(
     let token = tollgate::inspect::read_token(token, std::io::stdin().lock())?;
     let env = |name: &str| std::env::var(name).ok();
     tollgate::inspect::inspect(path, request, &token, &env).await
+}
+
+async fn health(url: &http::Uri) -> ExitCode {
+    match tollgate::admin::probe(url).await {
+        Ok(status) if status == http::StatusCode::OK => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("tollgate: {url} answered {status}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(error) => {
+            eprintln!("tollgate: {url}: {error}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
 }

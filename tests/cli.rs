@@ -385,3 +385,21 @@ fn demo_no_wait_walks_through_every_step_and_exits_0() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_exits_zero_while_tollgate_serves_and_one_when_nothing_answers() {
+    let upstream = Upstream::start().await;
+    let config = binary::config("cli-health", &format!("http://{}", upstream.addr()));
+    let served = Served::start(&config, &[(SECRET_ENV, SECRET)]);
+
+    let url = served.admin_url("/health");
+    let alive = binary::run(command().args(["health", "--url", &url]));
+    assert_eq!(alive.code(), Some(0), "stderr: {}", alive.stderr);
+    let output = served.terminate();
+    assert_eq!(output.code(), Some(0));
+
+    let closed = format!("http://{}/health", support::closed_port().await);
+    let down = binary::run(command().args(["health", "--url", &closed]));
+    assert_eq!(down.code(), Some(1));
+    assert!(down.stderr.contains("no answer"), "stderr: {}", down.stderr);
+}
