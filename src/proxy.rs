@@ -99,6 +99,9 @@ struct Exchange {
     identity: Option<Arc<Identity>>,
     /// Set when a refusal was only reported and the request forwarded.
     reported: bool,
+    /// The W3C trace id of the caller's `traceparent`, when it sent a
+    /// well-formed one, so that logs join the caller's trace.
+    trace_id: Option<HeaderValue>,
 }
 
 impl Proxy {
@@ -132,6 +135,7 @@ impl Proxy {
             verdict: "-",
             identity: None,
             reported: false,
+            trace_id: headers::trace_id(request.headers()),
         };
 
         // At info, not debug: the warn lines of a failing request must
@@ -140,6 +144,7 @@ impl Proxy {
             "request",
             request_id = exchange.request_id.to_str().unwrap_or("-"),
             user_id = tracing::field::Empty,
+            trace_id = exchange.trace_id.as_ref().and_then(|id| id.to_str().ok()),
         );
         let response = self
             .pass(request, client, &snapshot, &mut exchange)
@@ -415,6 +420,7 @@ impl Proxy {
             duration_ms = elapsed.as_micros() as f64 / 1000.0,
             rule,
             verdict = exchange.verdict,
+            trace_id = exchange.trace_id.as_ref().and_then(|id| id.to_str().ok()),
             "request"
         );
     }

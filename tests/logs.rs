@@ -299,3 +299,34 @@ async fn at_info_a_forwarding_failure_carries_the_request_and_user_ids() {
         .and_then(|v| v.to_str().ok());
     assert_eq!(warning["request_id"].as_str(), returned, "{warning}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traceparent_is_passed_on_and_its_trace_id_logged_with_the_request_id() {
+    let upstream = Upstream::start().await;
+    let config = binary::config(SERVICE, &format!("http://{}", upstream.addr()));
+    let secret = keys().secret_text();
+    let served = Served::start(&config, &[(SECRET_ENV, secret.as_str())]);
+    let token = keys().mint("HS256", &support::claims("alice"));
+    let authorization = format!("Bearer {token}");
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("traceparent", traceparent),
+    ];
+    let answer = binary::get(&served.url("/api/games"), &headers).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.upstream_saw("traceparent"), [traceparent]);
+    let output = served.terminate();
+
+    let lines = output.json_lines();
+    let access = access_lines(&lines);
+    let id = answer.header("x-request-id").expect("a request id");
+    let line = access
+        .iter()
+        .find(|line| line["request_id"] == id)
+        .expect("the access line");
+    assert_eq!(
+        line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "{line}"
+    );
+}

@@ -246,5 +246,30 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(text).expect("a hyphenated UUID is hex digits and dashes")
 }
 
+/// Returns the trace id of a well-formed W3C `traceparent` header
+/// (`00-<32 hex>-<16 hex>-<2 hex>`, trace id not all zeros), for the logs.
+///
+/// The header itself is passed on untouched: tollgate joins the caller's
+/// trace rather than starting one, and a malformed header is simply not
+/// logged.
+pub fn trace_id(headers: &HeaderMap) -> Option<HeaderValue> {
+    let value = headers.get("traceparent")?.as_bytes();
+    let is_hex = |bytes: &[u8]| bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if value.len() != 55 || value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
+        return None;
+    }
+    let (version, trace, parent, flags) =
+        (&value[..2], &value[3..35], &value[36..52], &value[53..]);
+    let well_formed = is_hex(version)
+        && version != b"ff"
+        && is_hex(trace)
+        && trace.iter().any(|b| *b != b'0')
+        && is_hex(parent)
+        && is_hex(flags);
+    well_formed
+        .then(|| HeaderValue::from_bytes(trace).ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{
     IdentityHeaderNames, X_REQUEST_ID, remove_hop_by_hop, request_id, scrub_identity,
-    set_forwarding, websocket_upgrade,
+    set_forwarding, trace_id, websocket_upgrade,
 };
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
@@ -388,4 +388,32 @@ fn the_full_hygiene_sequence_leaves_no_forged_identity() {
     assert!(headers.contains_key(AUTHORIZATION));
     assert!(headers.contains_key(CONTENT_LENGTH));
     assert_eq!(values(&headers, "x-forwarded-for"), ["192.0.2.7"]);
+}
+
+#[test]
+fn a_well_formed_traceparent_yields_its_trace_id() {
+    let mut headers = HeaderMap::new();
+    let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    headers.insert("traceparent", HeaderValue::from_static(good));
+    assert_eq!(
+        trace_id(&headers).expect("a trace id"),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+}
+
+#[test]
+fn a_malformed_traceparent_yields_nothing() {
+    for bad in [
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "garbage",
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(bad));
+        assert_eq!(trace_id(&headers), None, "{bad}");
+    }
+    assert_eq!(trace_id(&HeaderMap::new()), None);
 }
