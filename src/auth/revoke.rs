@@ -97,10 +97,11 @@ impl Denylist {
     /// Parses a denylist: one `jti:<value>` or `sub:<value>` per line,
     /// blank lines and lines starting with `#` ignored.
     ///
-    /// Spaces around a line are dropped, but not those inside a value.
-    /// Spaces around the kind and the value are dropped. A `#` later in a
-    /// line is part of the value, since token ids may hold one. Anything else is refused rather than skipped: a typo in
-    /// a denylist would otherwise quietly leave a stolen token working.
+    /// Spaces around a line, and around its kind and value, are dropped;
+    /// those inside a value are kept. A `#` later in a line is part of the
+    /// value, since token ids may hold one. Anything else is refused rather
+    /// than skipped: a typo in a denylist would otherwise quietly leave a
+    /// stolen token working.
     pub fn parse(text: &str) -> Result<Self, DenylistError> {
         let mut list = Denylist::default();
         for (at, line) in text.lines().enumerate() {

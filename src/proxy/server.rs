@@ -225,7 +225,11 @@ impl Connection {
             }
         };
         if let Err(error) = ended {
-            tracing::debug!(client.addr = %remote, error = %error, "connection ended with an error");
+            tracing::debug!(
+                client.addr = %remote,
+                error = %error,
+                "connection ended with an error"
+            );
         }
     }
 }
