@@ -113,13 +113,47 @@ async fn run_inner(wait: bool) -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!();
 
-    let passed = walkthrough::run(running.proxy_addr(), running.admin_addr(), &users, wait).await?;
+    // When the demo keeps serving, its effective config goes to a file so
+    // that `tollgate inspect` and `check` can be pointed at it.
+    let written = if wait {
+        Some(write_config(&text)?)
+    } else {
+        None
+    };
+    let try_it = written.as_ref().map(|file| walkthrough::TryIt {
+        config: file.path(),
+        secret: &secret,
+    });
+    let (proxy, admin) = (running.proxy_addr(), running.admin_addr());
+    let passed = walkthrough::run(proxy, admin, &users, try_it).await?;
     if wait {
         println!("\nServing until Ctrl-C.");
         let _ = tokio::signal::ctrl_c().await;
     }
     running.shutdown().await;
     Ok(passed)
+}
+
+/// The demo's config, written out; the file is removed when this is dropped.
+struct WrittenConfig(std::path::PathBuf);
+
+impl WrittenConfig {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for WrittenConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes the demo's effective config to the temp directory.
+fn write_config(text: &str) -> std::io::Result<WrittenConfig> {
+    let path = std::env::temp_dir().join(format!("tollgate-demo-{}.toml", std::process::id()));
+    std::fs::write(&path, text)?;
+    Ok(WrittenConfig(path))
 }
 
 /// Serves a stand-in service on an ephemeral loopback port, for the life

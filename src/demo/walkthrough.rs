@@ -23,13 +23,22 @@ struct Answer {
     body: Value,
 }
 
+/// What the closing commands need, when the demo keeps serving: the
+/// demo's config as written to disk and its secret.
+pub(super) struct TryIt<'a> {
+    /// The demo's effective config file.
+    pub(super) config: &'a std::path::Path,
+    /// The generated HMAC secret.
+    pub(super) secret: &'a str,
+}
+
 /// Runs every step; returns whether all gave the expected status. With
-/// `show_commands`, ends with curl commands to try while the demo serves.
+/// `try_it`, ends with commands to try while the demo serves.
 pub(super) async fn run(
     proxy: SocketAddr,
     admin: SocketAddr,
     users: &[DemoUser],
-    show_commands: bool,
+    try_it: Option<TryIt<'_>>,
 ) -> Result<bool, Box<dyn std::error::Error>> {
     let client: DemoClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     let base = format!("http://{proxy}");
@@ -125,9 +134,9 @@ pub(super) async fn run(
     let metrics = fetch_text(&client, &format!("http://{admin}/metrics")).await?;
     show_cache(&metrics);
 
-    if !show_commands {
+    let Some(try_it) = try_it else {
         return Ok(passed);
-    }
+    };
     println!("\nTry it yourself:");
     println!(
         "  curl -s -X POST {base}/auth/login -d '{{\"username\":\"alice\",\"password\":\"{}\"}}'",
@@ -136,6 +145,11 @@ pub(super) async fn run(
     println!("  curl -si {base}/api/profile -H 'Authorization: Bearer {token}'");
     println!("  curl -si {base}/api/profile");
     println!("  curl -s http://{admin}/metrics | grep tollgate_");
+    let config = try_it.config.display();
+    println!("  JWT_SECRET_KEY={} \\", try_it.secret);
+    println!("    tollgate inspect --config {config} --path /admin/stats {token}");
+    println!("  tollgate health --url http://{admin}/health");
+    println!("(tollgate is target/release/tollgate after `cargo build --release`.)");
     Ok(passed)
 }
 
