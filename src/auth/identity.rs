@@ -61,13 +61,6 @@ impl Identity {
             issued_at: claims.get("iat").and_then(Value::as_f64),
         })
     }
-
-    /// Says whether the caller holds any of `wanted`.
-    pub fn has_any_role(&self, wanted: &[String]) -> bool {
-        self.roles
-            .iter()
-            .any(|role| wanted.iter().any(|w| w.as_str() == role.as_ref()))
-    }
 }
 
 /// Collects the roles of every roles claim, in the order the claims are
