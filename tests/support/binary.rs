@@ -357,13 +357,7 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Answer
         .await
         .expect("an answer within the deadline")
         .expect("request sent");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body read").to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Answer::read(response).await
 }
 
 /// A GET with optional headers.

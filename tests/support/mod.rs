@@ -482,13 +482,7 @@ impl Call {
             .await
             .expect("answer within 10s")
             .expect("request sent");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("body read").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        Answer::read(response).await
     }
 }
 
@@ -504,6 +498,21 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Reads a whole response.
+    pub async fn read<B>(response: http::Response<B>) -> Answer
+    where
+        B: hyper::body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body read").to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
     /// The body as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -559,13 +568,7 @@ where
         .await
         .expect("answer within 10s")
         .expect("h2 response");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body read").to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Answer::read(response).await
 }
 
 /// Returns an address nothing listens on (bound, read, then released), for
