@@ -69,6 +69,7 @@ pub async fn start(
     let proxy_address = settings.listen.address;
     let admin_address = settings.admin;
     let drain = settings.listen.drain_timeout;
+    let limits = settings.limits.listener;
 
     let state = Arc::new(State::try_new(settings, env, Metrics::new())?);
     let proxy_listener = bind("proxied traffic", proxy_address).await?;
@@ -96,6 +97,8 @@ pub async fn start(
         handler,
         signalled(watcher.clone()),
         drain,
+        limits,
+        state.metrics.listener("proxy"),
     );
     tasks.spawn(serving.instrument(tracing::info_span!("listener", listener = "proxy")));
 
@@ -114,6 +117,8 @@ pub async fn start(
         admin,
         signalled(watcher.clone()),
         drain,
+        limits,
+        state.metrics.listener("admin"),
     );
     tasks.spawn(serving.instrument(tracing::info_span!("listener", listener = "admin")));
 

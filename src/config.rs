@@ -23,7 +23,7 @@ pub use self::error::ConfigError;
 pub use self::load::{DEFAULT_PATH, ENV_CONFIG, from_file, from_str};
 pub use self::settings::{
     AccessMode, AccountStoreSettings, CacheSettings, CertificateFiles, ClaimPath,
-    ClientTlsSettings, EnforceMode, LimitSettings, ListenSettings, Located, LogSettings, PathMatch,
-    ProviderSettings, RemoteJwksSettings, RevokeSettings, RuleSettings, SecretSource, Settings,
-    UpstreamSettings,
+    ClientTlsSettings, EnforceMode, LimitSettings, ListenSettings, ListenerLimits, Located,
+    LogSettings, PathMatch, ProviderSettings, RateSettings, RemoteJwksSettings, RevokeSettings,
+    RuleSettings, SecretSource, Settings, UpstreamSettings,
 };

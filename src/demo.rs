@@ -172,6 +172,8 @@ where
         Arc::new(handler),
         never,
         Duration::ZERO,
+        crate::config::ListenerLimits::default(),
+        crate::telemetry::metrics::ListenerMetrics::noop(),
     ));
     Ok(addr)
 }

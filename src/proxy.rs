@@ -5,6 +5,7 @@
 
 mod forward;
 pub mod headers;
+pub mod rate;
 pub mod respond;
 pub mod server;
 
@@ -24,11 +25,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use self::forward::{ClientTls, Forwarder};
+use self::rate::RateLimiter;
 use self::respond::{ForwardFailure, Refusal, RequestFault, Target};
 use self::server::TransportKind;
 use crate::auth::rules::{Rule, Target as RuleTarget};
 use crate::auth::{self, CacheOutcome, Identity, Reason};
-use crate::config::EnforceMode;
+use crate::config::{EnforceMode, LimitSettings};
 use crate::state::{Snapshot, State};
 use crate::telemetry::metrics::TargetMetrics;
 use crate::tls::TlsMaterial;
@@ -58,11 +60,15 @@ pub enum Outcome {
     /// Passed on in report-only mode although the token check would have
     /// refused it.
     Reported,
+    /// 413 or 414: a body or request target over its limit.
+    TooLarge,
+    /// 429: over the account store rate limit.
+    RateLimited,
 }
 
 impl Outcome {
     /// Labels, in declaration order (the counters are indexed by it).
-    pub const LABELS: [&'static str; 8] = [
+    pub const LABELS: [&'static str; 10] = [
         "forwarded",
         "bad_request",
         "unauthorized",
@@ -71,6 +77,8 @@ impl Outcome {
         "unavailable",
         "gateway_timeout",
         "reported",
+        "too_large",
+        "rate_limited",
     ];
 }
 
@@ -82,6 +90,8 @@ pub struct Proxy {
     upstream_metrics: TargetMetrics,
     account_store_metrics: TargetMetrics,
     closing: watch::Receiver<bool>,
+    /// Buckets of the account store routes' per-client-IP rate limit.
+    limiter: RateLimiter,
 }
 
 /// What one request has gathered on its way, for the access log line and
@@ -120,6 +130,7 @@ impl Proxy {
             upstream_metrics,
             account_store_metrics,
             closing,
+            limiter: RateLimiter::default(),
         }
     }
 
@@ -168,7 +179,7 @@ impl Proxy {
         // as identity, whatever happens next.
         headers::scrub_identity(request.headers_mut(), &snapshot.identity_names);
 
-        if let Some(fault) = request_fault(&request) {
+        if let Some(fault) = request_fault(&request, &snapshot.settings.limits) {
             tracing::debug!(fault = ?fault, "request refused before routing");
             exchange.path = request.uri().path().to_owned();
             return respond::respond(Refusal::BadRequest(fault), snapshot);
@@ -185,6 +196,17 @@ impl Proxy {
         };
         let (at, rule) = snapshot.rules.find_at(request.method(), &exchange.path);
         exchange.rule = Some(at);
+        if let RuleTarget::AccountStore = rule.target {
+            let limits = &snapshot.settings.limits;
+            let ip = rate::client_ip(request.headers(), client, limits.trusted_hops);
+            if let Err(wait) = self
+                .limiter
+                .check(ip, limits.account_store_rate, Instant::now())
+            {
+                tracing::debug!(client.addr = %ip, retry_after = wait, "rate limited");
+                return respond::respond(Refusal::RateLimited(wait), snapshot);
+            }
+        }
 
         // Decide.
         match self.decide(request.headers(), rule, snapshot).await {
@@ -357,7 +379,11 @@ impl Proxy {
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
 
-        let sent = self.forwarder.send(target, request, timeout, metrics).await;
+        let max_body = snapshot.settings.limits.max_body_bytes;
+        let sent = self
+            .forwarder
+            .send(target, request, timeout, max_body, metrics)
+            .await;
         let mut response = match sent {
             Ok(response) => response,
             Err(failure) => {
@@ -434,9 +460,21 @@ fn client_tls(state: &Arc<State>, pick: fn(&TlsMaterial) -> &Arc<ClientConfig>) 
 }
 
 /// Finds what makes a request unroutable whatever its path.
-fn request_fault(request: &Request<Incoming>) -> Option<RequestFault> {
+fn request_fault(request: &Request<Incoming>, limits: &LimitSettings) -> Option<RequestFault> {
     if request.method() == Method::CONNECT {
         return Some(RequestFault::Connect);
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > limits.max_uri_bytes {
+        return Some(RequestFault::UriTooLong);
+    }
+    if headers::content_length(request.headers())
+        .is_some_and(|length| length > limits.max_body_bytes)
+    {
+        return Some(RequestFault::BodyTooLarge);
     }
     let mut hosts = request.headers().get_all(HOST).iter();
     (hosts.next().is_some() && hosts.next().is_some()).then_some(RequestFault::SeveralHosts)

@@ -9,7 +9,7 @@
 
 use std::fmt::Debug;
 
-use super::{Located, ProviderSettings, Settings};
+use super::{ListenerLimits, Located, ProviderSettings, Settings};
 
 /// Describes one setting that changed in the file but needs a restart.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +47,75 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<RestartO
         &running.cache.capacity,
         &mut new.cache.capacity,
     );
+    keep_listener_limits(
+        &mut kept,
+        &running.limits.listener,
+        &mut new.limits.listener,
+    );
     kept
+}
+
+/// Keeps the `[limits]` keys that hyper's connection builder takes at start.
+fn keep_listener_limits(
+    kept: &mut Vec<RestartOnly>,
+    running: &ListenerLimits,
+    new: &mut ListenerLimits,
+) {
+    let (r, n) = (running, new);
+    keep(
+        kept,
+        "limits.max_header_bytes",
+        &r.max_header_bytes,
+        &mut n.max_header_bytes,
+    );
+    keep(
+        kept,
+        "limits.max_headers",
+        &r.max_headers,
+        &mut n.max_headers,
+    );
+    keep(
+        kept,
+        "limits.header_read_timeout",
+        &r.header_read_timeout,
+        &mut n.header_read_timeout,
+    );
+    keep(
+        kept,
+        "limits.idle_timeout",
+        &r.idle_timeout,
+        &mut n.idle_timeout,
+    );
+    keep(
+        kept,
+        "limits.max_connections",
+        &r.max_connections,
+        &mut n.max_connections,
+    );
+    keep(
+        kept,
+        "limits.h2_max_concurrent_streams",
+        &r.h2_max_concurrent_streams,
+        &mut n.h2_max_concurrent_streams,
+    );
+    keep(
+        kept,
+        "limits.h2_max_header_list_bytes",
+        &r.h2_max_header_list_bytes,
+        &mut n.h2_max_header_list_bytes,
+    );
+    keep(
+        kept,
+        "limits.h2_max_pending_accept_reset_streams",
+        &r.h2_max_pending_accept_reset_streams,
+        &mut n.h2_max_pending_accept_reset_streams,
+    );
+    keep(
+        kept,
+        "limits.h2_max_local_error_reset_streams",
+        &r.h2_max_local_error_reset_streams,
+        &mut n.h2_max_local_error_reset_streams,
+    );
 }
 
 /// Records `key` and restores `running` into `new` when they differ.
@@ -269,6 +337,20 @@ capacity = 10
         assert_eq!(new.cache.capacity, 10);
         assert_eq!(&*new.service, "api");
         assert_eq!(kept[3].wanted, "20");
+    }
+
+    #[test]
+    fn listener_limits_need_a_restart_and_the_others_apply_at_once() {
+        let limits = "[limits]\nmax_connections = 5\nidle_timeout = \"5s\"\nmax_body_bytes = 10\n";
+        let running = load(BASE);
+        let mut new = load(&format!("{BASE}{limits}"));
+
+        let kept = keep_restart_only(&running, &mut new);
+        let keys: Vec<&str> = kept.iter().map(|k| k.key).collect();
+        assert_eq!(keys, ["limits.idle_timeout", "limits.max_connections"]);
+        assert_eq!(new.limits.listener, running.limits.listener);
+        assert_eq!(new.limits.max_body_bytes, 10);
+        assert_eq!(changed_keys(&running, &new), ["limits"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use super::EnforceMode;
+use super::{EnforceMode, ListenerLimits};
 
 /// Holds the whole file.
 #[derive(Debug, Deserialize)]
@@ -423,13 +423,84 @@ pub struct LimitConfig {
     /// The longest identity header value forwarded, in bytes, from 16 to
     /// 8192. Default: `4096`.
     pub max_identity_header_bytes: Spanned<usize>,
+    /// The longest request target (path and query), in bytes, from 64 to
+    /// 65534; longer gets 414. Default: `8192`.
+    pub max_uri_bytes: Spanned<usize>,
+    /// The largest request body, in bytes, at least 1; larger gets 413.
+    /// Default: `10485760` (10 MiB).
+    pub max_body_bytes: Spanned<u64>,
+    /// The HTTP/1 request head, in bytes, from 8192 to 1048576; larger
+    /// gets 431. Restart only. Default: `65536`.
+    pub max_header_bytes: Spanned<usize>,
+    /// The most header fields in an HTTP/1 request, from 8 to 1000; more
+    /// gets 431. Restart only. Default: `100`.
+    pub max_headers: Spanned<usize>,
+    /// How long a client may take to send a request head. Restart only.
+    /// Default: `"10s"`.
+    pub header_read_timeout: Spanned<String>,
+    /// How long a connection may stay open with no request in flight.
+    /// Restart only. Default: `"60s"`.
+    pub idle_timeout: Spanned<String>,
+    /// The most downstream connections open at once, at least 1. Restart
+    /// only. Default: `10000`.
+    pub max_connections: Spanned<usize>,
+    /// The most concurrent HTTP/2 streams per connection, from 1 to 1000.
+    /// Restart only. Default: `100`.
+    pub h2_max_concurrent_streams: Spanned<usize>,
+    /// The largest decoded HTTP/2 header list, in bytes, from 1024 to
+    /// 1048576. Restart only. Default: `65536`.
+    pub h2_max_header_list_bytes: Spanned<usize>,
+    /// HTTP/2 streams a client may reset before they are accepted, from 1
+    /// to 10000. Restart only. Default: `20`.
+    pub h2_max_pending_accept_reset_streams: Spanned<usize>,
+    /// HTTP/2 streams reset for a client's protocol errors, from 1 to
+    /// 100000. Restart only. Default: `1024`.
+    pub h2_max_local_error_reset_streams: Spanned<usize>,
+    /// Requests per minute per client IP on the account store routes, up
+    /// to 60000; 0 turns the limit off. Default: `0`.
+    pub account_store_rate_per_minute: Spanned<usize>,
+    /// Requests a client may send back to back on the account store
+    /// routes, from 1 to 10000. Default: `10`.
+    pub account_store_burst: Spanned<usize>,
+    /// Proxies in front of tollgate trusted to append the client's IP to
+    /// `X-Forwarded-For`, from 0 to 10; 0 uses the TCP peer. Default: `0`.
+    pub trusted_hops: Spanned<usize>,
 }
 
 impl Default for LimitConfig {
     fn default() -> Self {
+        let listener = ListenerLimits::default();
+        let seconds =
+            |duration: std::time::Duration| unwritten(&format!("{}s", duration.as_secs()));
         Self {
             max_token_bytes: Spanned::new(0..0, 8192),
             max_identity_header_bytes: Spanned::new(0..0, 4096),
+            max_uri_bytes: Spanned::new(0..0, 8192),
+            max_body_bytes: Spanned::new(0..0, 10 * 1024 * 1024),
+            max_header_bytes: Spanned::new(0..0, listener.max_header_bytes),
+            max_headers: Spanned::new(0..0, listener.max_headers),
+            header_read_timeout: seconds(listener.header_read_timeout),
+            idle_timeout: seconds(listener.idle_timeout),
+            max_connections: Spanned::new(0..0, listener.max_connections),
+            h2_max_concurrent_streams: Spanned::new(
+                0..0,
+                listener.h2_max_concurrent_streams as usize,
+            ),
+            h2_max_header_list_bytes: Spanned::new(
+                0..0,
+                listener.h2_max_header_list_bytes as usize,
+            ),
+            h2_max_pending_accept_reset_streams: Spanned::new(
+                0..0,
+                listener.h2_max_pending_accept_reset_streams,
+            ),
+            h2_max_local_error_reset_streams: Spanned::new(
+                0..0,
+                listener.h2_max_local_error_reset_streams,
+            ),
+            account_store_rate_per_minute: Spanned::new(0..0, 0),
+            account_store_burst: Spanned::new(0..0, 10),
+            trusted_hops: Spanned::new(0..0, 0),
         }
     }
 }

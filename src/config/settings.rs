@@ -362,6 +362,80 @@ pub struct LimitSettings {
     pub max_token_bytes: usize,
     /// The longest identity header value tollgate will forward, in bytes.
     pub max_identity_header_bytes: usize,
+    /// The longest request target (path and query) accepted, in bytes;
+    /// longer ones get 414.
+    pub max_uri_bytes: usize,
+    /// The largest request body accepted, in bytes; a `Content-Length`
+    /// over it gets 413, a chunked body that grows past it is cut off.
+    pub max_body_bytes: u64,
+    /// The per-client-IP rate limit on the account store routes.
+    pub account_store_rate: RateSettings,
+    /// How many proxies in front of tollgate append to `X-Forwarded-For`
+    /// and are trusted to tell the client's IP; 0 uses the TCP peer.
+    pub trusted_hops: usize,
+    /// What the listeners are built with; a change needs a restart.
+    pub listener: ListenerLimits,
+}
+
+/// A token-bucket rate: `per_minute` requests on average, with up to
+/// `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateSettings {
+    /// Requests per minute per client IP; 0 turns the limit off.
+    pub per_minute: u32,
+    /// Requests a client may send back to back before the rate applies.
+    pub burst: u32,
+}
+
+impl RateSettings {
+    /// Says whether the limit is on.
+    pub fn is_on(&self) -> bool {
+        self.per_minute > 0
+    }
+}
+
+/// Limits hyper takes when a listener's connection builder is made, so a
+/// reload cannot change them: they need a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// The HTTP/1 read buffer, which bounds the request head (431 past it).
+    pub max_header_bytes: usize,
+    /// The most header fields in an HTTP/1 request head (431 past it).
+    pub max_headers: usize,
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
+    /// The most downstream connections open at once; the listener stops
+    /// accepting at the cap.
+    pub max_connections: usize,
+    /// The most concurrent streams an HTTP/2 client may open.
+    pub h2_max_concurrent_streams: u32,
+    /// The largest decoded HTTP/2 header list, in bytes.
+    pub h2_max_header_list_bytes: u32,
+    /// Streams a client may reset before the server accepted them, before
+    /// the connection is closed (the rapid-reset guard, CVE-2023-44487).
+    pub h2_max_pending_accept_reset_streams: usize,
+    /// Streams the server may reset for client protocol errors, before the
+    /// connection is closed.
+    pub h2_max_local_error_reset_streams: usize,
+}
+
+impl Default for ListenerLimits {
+    /// The defaults the config file documents.
+    fn default() -> Self {
+        ListenerLimits {
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            h2_max_concurrent_streams: 100,
+            h2_max_header_list_bytes: 64 * 1024,
+            h2_max_pending_accept_reset_streams: 20,
+            h2_max_local_error_reset_streams: 1024,
+        }
+    }
 }
 
 /// Logging settings.

@@ -13,7 +13,7 @@
 use std::error::Error;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,17 +62,19 @@ impl Forwarder {
     }
 
     /// Sends `request` to `target` and waits up to `timeout` for the
-    /// response head.
+    /// response head; a body longer than `max_body` is cut off there.
     pub async fn send(
         &self,
         target: Target,
         request: Request<Incoming>,
         timeout: Duration,
+        max_body: u64,
         metrics: &TargetMetrics,
     ) -> Result<Response<Incoming>, ForwardFailure> {
-        let broken = Arc::new(AtomicBool::new(false));
+        let broken = Arc::new(AtomicU8::new(BODY_WHOLE));
         let request = request.map(|body| WatchedBody {
             inner: body,
+            remaining: max_body,
             broken: broken.clone(),
         });
         let client = match target {
@@ -88,7 +90,12 @@ impl Forwarder {
             Ok(Ok(response)) => Ok(response),
             // Checked first: when the caller's own body breaks, the client
             // reports it as a failed send, but the target did nothing wrong.
-            Ok(Err(_)) if broken.load(Ordering::Relaxed) => Err(ForwardFailure::ClientBody),
+            Ok(Err(_)) if broken.load(Ordering::Relaxed) == BODY_TOO_LARGE => {
+                Err(ForwardFailure::BodyTooLarge)
+            }
+            Ok(Err(_)) if broken.load(Ordering::Relaxed) == BODY_BROKEN => {
+                Err(ForwardFailure::ClientBody)
+            }
             // A TLS handshake that fails (an untrusted certificate, say)
             // counts here too: the connector reports it.
             Ok(Err(error)) if error.is_connect() => {
@@ -155,27 +162,59 @@ impl Service<Uri> for TargetConnector {
     }
 }
 
+/// The states of a [`WatchedBody`], shared with the request that sent it.
+const BODY_WHOLE: u8 = 0;
+const BODY_BROKEN: u8 = 1;
+const BODY_TOO_LARGE: u8 = 2;
+
+/// The error that ends a request body at `limits.max_body_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is over limits.max_body_bytes")]
+struct BodyTooLarge;
+
 /// Wraps the downstream request body to remember whether reading it
 /// failed, so that a malformed body is blamed on the caller (400) and not
-/// counted as a target failure (502).
+/// counted as a target failure (502), and to cut it off at the body limit.
+///
+/// The limit is counted here, on the bytes as they pass, because a
+/// chunked or HTTP/2 body announces no length: the bytes before the cut
+/// have reached the target, but never a complete body, since the error
+/// aborts the request to the target.
 struct WatchedBody {
     inner: Incoming,
-    broken: Arc<AtomicBool>,
+    remaining: u64,
+    broken: Arc<AtomicU8>,
 }
 
 impl Body for WatchedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn Error + Send + Sync>;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(context);
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            self.broken.store(true, Ordering::Relaxed);
+        let frame = match polled {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(error))) => {
+                self.broken.store(BODY_BROKEN, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(error.into())));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let length = frame.data_ref().map_or(0, |data| data.len() as u64);
+        match self.remaining.checked_sub(length) {
+            Some(remaining) => {
+                self.remaining = remaining;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            None => {
+                self.broken.store(BODY_TOO_LARGE, Ordering::Relaxed);
+                Poll::Ready(Some(Err(Box::new(BodyTooLarge))))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

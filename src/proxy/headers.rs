@@ -216,6 +216,20 @@ fn append_forwarded_for(headers: &HeaderMap, client: IpAddr) -> HeaderValue {
         .expect("valid header values joined by `, ` and ending in an IP address stay valid")
 }
 
+/// Reads the `Content-Length` a request announces, if any.
+///
+/// hyper has already refused a malformed or conflicting one on HTTP/1,
+/// and h2 on HTTP/2, so the first value is the length.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 // --- Request id ----------------------------------------------------------------
 
 /// Returns the request id to use: the client's `X-Request-Id` when there is

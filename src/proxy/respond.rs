@@ -37,6 +37,9 @@ pub enum ForwardFailure {
     /// The downstream's own request body broke (bad chunked framing, a
     /// reset mid-body): the caller's fault, not the target's.
     ClientBody,
+    /// The downstream's body grew past `limits.max_body_bytes` while it
+    /// was being sent, and was cut off there.
+    BodyTooLarge,
 }
 
 impl ForwardFailure {
@@ -47,6 +50,7 @@ impl ForwardFailure {
             ForwardFailure::Timeout => "timeout",
             ForwardFailure::Other => "other",
             ForwardFailure::ClientBody => "client_body",
+            ForwardFailure::BodyTooLarge => "body_too_large",
         }
     }
 }
@@ -60,6 +64,11 @@ pub enum RequestFault {
     /// CONNECT asks for a tunnel to an authority, not a path: a rule could
     /// never match what would be forwarded.
     Connect,
+    /// The request target is longer than `limits.max_uri_bytes`.
+    UriTooLong,
+    /// The `Content-Length` is over `limits.max_body_bytes`: refused before
+    /// a byte of the body is read or anything is forwarded.
+    BodyTooLarge,
 }
 
 /// Lists every way tollgate answers a request itself.
@@ -73,6 +82,9 @@ pub enum Refusal {
     BadRequest(RequestFault),
     /// A forwarding target failed.
     Forward(Target, ForwardFailure),
+    /// The client IP sent more account store requests than the rate
+    /// allows; it may try again after this many seconds.
+    RateLimited(u32),
 }
 
 impl Refusal {
@@ -82,8 +94,13 @@ impl Refusal {
             Refusal::Token(Reason::InsufficientRole) => Outcome::Forbidden,
             Refusal::Token(Reason::NoKeys) => Outcome::Unavailable,
             Refusal::Token(_) => Outcome::Unauthorized,
+            Refusal::BadRequest(RequestFault::UriTooLong | RequestFault::BodyTooLarge) => {
+                Outcome::TooLarge
+            }
             Refusal::BadPath(_) | Refusal::BadRequest(_) => Outcome::BadRequest,
+            Refusal::Forward(_, ForwardFailure::BodyTooLarge) => Outcome::TooLarge,
             Refusal::Forward(_, ForwardFailure::ClientBody) => Outcome::BadRequest,
+            Refusal::RateLimited(_) => Outcome::RateLimited,
             Refusal::Forward(_, ForwardFailure::Timeout) => Outcome::GatewayTimeout,
             Refusal::Forward(Target::AccountStore, ForwardFailure::Connect) => Outcome::Unavailable,
             Refusal::Forward(_, _) => Outcome::BadGateway,
@@ -114,6 +131,9 @@ pub fn respond(refusal: Refusal, snapshot: &Snapshot) -> Response<Body> {
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 headers.insert(WWW_AUTHENTICATE, value);
             }
+        }
+        Refusal::RateLimited(seconds) => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         Refusal::BadPath(_) | Refusal::BadRequest(_) | Refusal::Forward(..) => {}
     }
@@ -160,6 +180,21 @@ fn classify(refusal: Refusal) -> (StatusCode, &'static str, &'static str) {
             "invalid_request",
             "CONNECT is not served",
         ),
+        Refusal::BadRequest(RequestFault::UriTooLong) => (
+            StatusCode::URI_TOO_LONG,
+            "invalid_request",
+            "the request target is too long",
+        ),
+        Refusal::BadRequest(RequestFault::BodyTooLarge) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        ),
+        Refusal::RateLimited(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this client; retry later",
+        ),
         Refusal::Forward(target, failure) => forward_failure(target, failure),
     }
 }
@@ -169,6 +204,11 @@ fn forward_failure(
     failure: ForwardFailure,
 ) -> (StatusCode, &'static str, &'static str) {
     match (target, failure) {
+        (_, ForwardFailure::BodyTooLarge) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        ),
         (_, ForwardFailure::ClientBody) => (
             StatusCode::BAD_REQUEST,
             "invalid_request",

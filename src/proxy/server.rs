@@ -2,10 +2,13 @@
 //! listener, or HTTPS with HTTP/2 picked by ALPN; one task per connection,
 //! and a graceful drain on shutdown.
 
+mod idle;
 mod tls;
 
 use std::convert::Infallible;
+use std::error::Error;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +18,23 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::server::graceful::GracefulConnection;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use self::idle::{Activity, InFlightBody};
 pub use self::tls::ServerTls;
 use super::Body;
+use crate::config::ListenerLimits;
+use crate::telemetry::metrics::ListenerMetrics;
 
-/// How long a client may take to send a request head before the connection
-/// is closed; bounds what a slow-headers client can hold.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long accept failures are summed up before the next warn line: out
+/// of file descriptors, every accept fails, and one line per failure would
+/// flood the log just when it matters.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How often an HTTP/2 connection is pinged when quiet, and how long the
 /// answer may take.
@@ -41,7 +50,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// its own: a client that connects and sends nothing, or half the HTTP/2
 /// preface, would hold the socket forever. Peeking leaves the bytes for
 /// the parser.
-async fn request_begins(stream: &TcpStream) -> bool {
+async fn request_begins(stream: &TcpStream, timeout: Duration) -> bool {
     let decided = async {
         let mut head = [0u8; H2_PREFACE.len()];
         loop {
@@ -57,7 +66,7 @@ async fn request_begins(stream: &TcpStream) -> bool {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    tokio::time::timeout(HEADER_READ_TIMEOUT, decided)
+    tokio::time::timeout(timeout, decided)
         .await
         .unwrap_or(false)
 }
@@ -87,6 +96,12 @@ impl TransportKind {
 /// closes the connections still open. With `tls`, every connection is
 /// HTTPS, with the settings `tls` gives at the moment it is accepted.
 ///
+/// At `limits.max_connections` open connections the loop stops calling
+/// `accept` until one closes, as HAProxy's `maxconn` does: new clients
+/// wait in the kernel's listen backlog instead of being accepted and
+/// starved, and the process never runs out of file descriptors on
+/// downstream sockets alone.
+///
 /// Generic over the handler so that the proxy and the admin listener, and
 /// the demo's stand-in services, share one accept loop.
 pub async fn serve<H, F>(
@@ -95,38 +110,33 @@ pub async fn serve<H, F>(
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
+    limits: ListenerLimits,
+    metrics: ListenerMetrics,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    // HTTP/2 has no header timeout of its own: pings find peers that went
-    // quiet, so a dead or silent connection does not hold a socket forever.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(H2_KEEP_ALIVE)
-        .keep_alive_timeout(H2_KEEP_ALIVE);
-    let graceful = GracefulShutdown::new();
+    let builder = connection_builder(&limits);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing_sender, closing) = watch::channel(false);
     // Connection tasks live in a set, not detached, so that the ones still
     // busy at the drain deadline can be cut off instead of outliving `serve`.
     let mut connections = JoinSet::new();
+    let mut accept_errors = AcceptErrors::default();
+    let mut at_capacity = false;
     tokio::pin!(shutdown);
 
     loop {
-        let (stream, remote) = tokio::select! {
+        let accepting = accept(&listener, &slots, &mut at_capacity, &metrics);
+        let (stream, remote, slot) = tokio::select! {
             // Reap finished connections, so the set holds only live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+            accepted = accepting => match accepted {
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, mostly: back off instead of
                     // spinning, and let in-flight connections finish.
-                    tracing::warn!(error = %error, "accept failed");
+                    accept_errors.record(&error);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -142,14 +152,19 @@ pub async fn serve<H, F>(
             stream,
             remote,
             builder: builder.clone(),
-            watcher: graceful.watcher(),
+            closing: closing.clone(),
+            limits,
+            metrics: metrics.clone(),
+            _slot: Slot::new(slot, &metrics),
         };
         connections.spawn(connection.serve(config, handler.clone()));
     }
 
     drop(listener);
+    let _ = closing_sender.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
     tokio::select! {
-        () = graceful.shutdown() => tracing::debug!("all connections drained"),
+        () = drained => tracing::debug!("all connections drained"),
         () = tokio::time::sleep(drain) => {
             tracing::warn!(
                 drain_timeout = ?drain,
@@ -160,6 +175,108 @@ pub async fn serve<H, F>(
     connections.shutdown().await;
 }
 
+/// Builds the connection builder every connection of a listener clones,
+/// with the limits hyper only takes here.
+fn connection_builder(limits: &ListenerLimits) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    // HTTP/2 has no header timeout of its own: pings find peers that went
+    // quiet, so a dead or silent connection does not hold a socket forever.
+    // The reset limits are h2's guards against rapid-reset floods
+    // (CVE-2023-44487); the header list cap also bounds a CONTINUATION
+    // stream (CVE-2024-27316 class), which h2 counts against it.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.h2_max_header_list_bytes)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams);
+    builder
+}
+
+/// Waits for a free connection slot, then accepts; the slot is held by the
+/// connection until it closes.
+///
+/// Cancel-safe, as the accept loop's `select!` needs: a slot taken before
+/// the accept is cancelled goes back with the dropped permit.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    at_capacity: &mut bool,
+    metrics: &ListenerMetrics,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = match slots.clone().try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            // Counted once per stretch at the cap, not once per wait.
+            if !*at_capacity {
+                *at_capacity = true;
+                metrics.at_capacity.increment(1);
+                tracing::warn!("max_connections reached; accepting paused");
+            }
+            let slot = slots.clone().acquire_owned().await;
+            slot.expect("the slot semaphore is never closed")
+        }
+    };
+    *at_capacity = false;
+    let (stream, remote) = listener.accept().await?;
+    Ok((stream, remote, slot))
+}
+
+/// Sums accept failures up into one warn line per [`ACCEPT_WARN_EVERY`].
+#[derive(Default)]
+struct AcceptErrors {
+    last_warned: Option<Instant>,
+    since: u64,
+}
+
+impl AcceptErrors {
+    fn record(&mut self, error: &io::Error) {
+        self.since += 1;
+        let due = self
+            .last_warned
+            .is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY);
+        if !due {
+            return;
+        }
+        tracing::warn!(error = %error, failures = self.since, "accept failed");
+        self.last_warned = Some(Instant::now());
+        self.since = 0;
+    }
+}
+
+/// One connection's slot under `max_connections`, and its place in the
+/// open-connections gauge; both are given back on drop, also when the
+/// task is cut off at the drain deadline.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: metrics::Gauge,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, metrics: &ListenerMetrics) -> Self {
+        metrics.open_connections.increment(1.0);
+        Slot {
+            _permit: permit,
+            open: metrics.open_connections.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.decrement(1.0);
+    }
+}
+
 // --- Connection ---
 
 /// One accepted connection and what serving it takes.
@@ -167,7 +284,20 @@ struct Connection {
     stream: TcpStream,
     remote: SocketAddr,
     builder: Builder<TokioExecutor>,
-    watcher: Watcher,
+    /// Turns true when the listener starts its graceful shutdown.
+    closing: watch::Receiver<bool>,
+    limits: ListenerLimits,
+    metrics: ListenerMetrics,
+    _slot: Slot,
+}
+
+/// Says why a connection was asked to close before its client closed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CloseKind {
+    /// The listener is shutting down.
+    Shutdown,
+    /// No request was in flight for the idle timeout.
+    Idle,
 }
 
 impl Connection {
@@ -178,34 +308,45 @@ impl Connection {
         H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
         F: Future<Output = Response<Body>> + Send + 'static,
     {
-        let Connection {
-            stream,
-            remote,
-            builder,
-            watcher,
-        } = self;
         let transport = match tls {
             Some(_) => TransportKind::Tls,
             None => TransportKind::Plain,
         };
+        let remote = self.remote;
+        let activity = Activity::new();
+        let counted = activity.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(transport);
+            let in_flight = counted.begin();
             let response = handler(request, remote);
-            async move { Ok::<_, Infallible>(response.await) }
+            async move {
+                let response = response.await;
+                Ok::<_, Infallible>(response.map(|body| InFlightBody::new(body, in_flight)))
+            }
         });
+        let timeout = self.limits.header_read_timeout;
+        let builder = self.builder.clone();
 
         let ended = match tls {
             None => {
-                if !request_begins(&stream).await {
+                if !request_begins(&self.stream, timeout).await {
                     tracing::debug!(client.addr = %remote, "no request began in time; closed");
+                    self.metrics.header_timeout.increment(1);
                     return;
                 }
-                let io = TokioIo::new(stream);
+                let io = TokioIo::new(self.stream);
                 let connection = builder.serve_connection_with_upgrades(io, service);
-                watcher.watch(connection.into_owned()).await
+                drive(
+                    connection,
+                    self.closing,
+                    &activity,
+                    &self.limits,
+                    &self.metrics,
+                )
+                .await
             }
             Some(config) => {
-                let accepting = tls::accept(stream, config, HEADER_READ_TIMEOUT, remote);
+                let accepting = tls::accept(self.stream, config, timeout, remote);
                 let Some(accepted) = accepting.await else {
                     return;
                 };
@@ -214,22 +355,88 @@ impl Connection {
                     // ALPN settled it, and HTTP/2 never upgrades.
                     let h2 = builder.http2_only();
                     let connection = h2.serve_connection(io, service);
-                    watcher.watch(connection.into_owned()).await
+                    drive(
+                        connection,
+                        self.closing,
+                        &activity,
+                        &self.limits,
+                        &self.metrics,
+                    )
+                    .await
                 } else {
                     // Upgrades (WebSockets) need the auto builder, which
                     // still tells HTTP/1 from HTTP/2 by the first bytes;
                     // the first-byte deadline bounds that wait.
                     let connection = builder.serve_connection_with_upgrades(io, service);
-                    watcher.watch(connection.into_owned()).await
+                    drive(
+                        connection,
+                        self.closing,
+                        &activity,
+                        &self.limits,
+                        &self.metrics,
+                    )
+                    .await
                 }
             }
         };
         if let Err(error) = ended {
+            count_ending(&*error, &self.metrics);
             tracing::debug!(
                 client.addr = %remote,
                 error = %error,
                 "connection ended with an error"
             );
         }
+    }
+}
+
+/// Runs a connection to its end, asking it to close gracefully when the
+/// listener shuts down or when it has been idle for `limits.idle_timeout`.
+async fn drive<C>(
+    connection: C,
+    mut closing: watch::Receiver<bool>,
+    activity: &Activity,
+    limits: &ListenerLimits,
+    metrics: &ListenerMetrics,
+) -> Result<(), Box<dyn Error + Send + Sync>>
+where
+    C: GracefulConnection,
+    C::Error: Into<Box<dyn Error + Send + Sync>>,
+{
+    tokio::pin!(connection);
+    let shutdown = async {
+        if closing.wait_for(|closing| *closing).await.is_err() {
+            // The listener is gone without a shutdown: nothing to wait for.
+            std::future::pending::<()>().await;
+        }
+        CloseKind::Shutdown
+    };
+    let idle = async {
+        activity.idle_for(limits.idle_timeout).await;
+        CloseKind::Idle
+    };
+    let why = tokio::select! {
+        ended = connection.as_mut() => return ended.map_err(Into::into),
+        why = shutdown => why,
+        why = idle => why,
+    };
+    if why == CloseKind::Idle {
+        tracing::debug!("connection idle; closing");
+        metrics.idle_closed.increment(1);
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await.map_err(Into::into)
+}
+
+/// Counts a connection that hyper ended for a limit: a request head too
+/// large (hyper answered 431 or 414) or too slow.
+fn count_ending(error: &(dyn Error + 'static), metrics: &ListenerMetrics) {
+    let Some(error) = error.downcast_ref::<hyper::Error>() else {
+        return;
+    };
+    if error.is_parse_too_large() {
+        metrics.header_too_large.increment(1);
+    } else if error.is_timeout() {
+        metrics.header_timeout.increment(1);
     }
 }

@@ -25,6 +25,8 @@ const UPSTREAM_ERRORS: &str = "tollgate_upstream_errors_total";
 const CONFIG_RELOADS: &str = "tollgate_config_reloads_total";
 const JWKS_FETCHES: &str = "tollgate_jwks_fetches_total";
 const JWKS_KEY_AGE: &str = "tollgate_jwks_key_age_seconds";
+const OPEN_CONNECTIONS: &str = "tollgate_open_connections";
+const CONNECTION_LIMITS: &str = "tollgate_connection_limits_total";
 
 /// Latency buckets, in seconds: fine below a millisecond, where a sidecar
 /// should live, and coarse up to the default upstream timeout.
@@ -67,6 +69,35 @@ pub struct TargetMetrics {
     pub timeouts: Counter,
     /// Any other failure (reset, protocol error).
     pub other_errors: Counter,
+}
+
+/// Handles for one listener's connections.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    /// Connections open now.
+    pub open_connections: Gauge,
+    /// Times the listener reached `max_connections` and stopped accepting.
+    pub at_capacity: Counter,
+    /// Request heads over the size or field-count cap (answered 431).
+    pub header_too_large: Counter,
+    /// Request heads not complete within the header read timeout.
+    pub header_timeout: Counter,
+    /// Connections closed after the idle timeout.
+    pub idle_closed: Counter,
+}
+
+impl ListenerMetrics {
+    /// Builds handles that record nothing, for listeners nobody scrapes
+    /// (the demo's stand-in services).
+    pub fn noop() -> Self {
+        ListenerMetrics {
+            open_connections: Gauge::noop(),
+            at_capacity: Counter::noop(),
+            header_too_large: Counter::noop(),
+            header_timeout: Counter::noop(),
+            idle_closed: Counter::noop(),
+        }
+    }
 }
 
 /// Handles for one provider's remote JWKS (`jwks_uri`).
@@ -172,6 +203,27 @@ impl Metrics {
         }
     }
 
+    /// Registers the handles of one listener (`proxy` or `admin`).
+    pub fn listener(&self, listener: &'static str) -> ListenerMetrics {
+        let limit = |limit: &'static str| {
+            self.counter(
+                CONNECTION_LIMITS,
+                &[
+                    ("listener", listener.to_owned()),
+                    ("limit", limit.to_owned()),
+                ],
+            )
+        };
+        let open = Key::from_parts(OPEN_CONNECTIONS, vec![Label::new("listener", listener)]);
+        ListenerMetrics {
+            open_connections: self.recorder.register_gauge(&open, &METADATA),
+            at_capacity: limit("max_connections"),
+            header_too_large: limit("header_too_large"),
+            header_timeout: limit("header_read_timeout"),
+            idle_closed: limit("idle_timeout"),
+        }
+    }
+
     /// Registers the handles of one provider's remote JWKS.
     pub fn jwks(&self, provider: &str) -> JwksMetrics {
         let fetches = |result: &'static str| {
@@ -235,6 +287,10 @@ fn describe(recorder: &PrometheusRecorder) {
             JWKS_FETCHES,
             "Fetches of a provider's jwks_uri, by result (ok, not_modified, error).",
         ),
+        (
+            CONNECTION_LIMITS,
+            "Connection-level limits applied, by listener and limit.",
+        ),
     ];
     for (name, help) in counters {
         recorder.describe_counter(
@@ -257,6 +313,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             JWKS_KEY_AGE,
             "Seconds since a provider's jwks_uri was last fetched successfully.",
+        ),
+        (
+            OPEN_CONNECTIONS,
+            "Downstream connections open, by listener.",
         ),
     ];
     for (name, help) in gauges {

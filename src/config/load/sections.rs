@@ -16,8 +16,8 @@ use crate::config::raw::{
     UpstreamConfig,
 };
 use crate::config::{
-    AccountStoreSettings, CacheSettings, ConfigError, LimitSettings, ListenSettings, LogSettings,
-    UpstreamSettings,
+    AccountStoreSettings, CacheSettings, ConfigError, LimitSettings, ListenSettings,
+    ListenerLimits, LogSettings, RateSettings, UpstreamSettings,
 };
 
 /// The longest service name: it appears in every refusal's realm, so keep
@@ -151,6 +151,25 @@ pub(super) fn cache(raw: &CacheConfig) -> CacheSettings {
 
 /// Checks the `[limits]` table.
 pub(super) fn limits(doc: Document<'_>, raw: &LimitConfig) -> Result<LimitSettings, ConfigError> {
+    let rate = RateSettings {
+        per_minute: count(
+            doc,
+            &raw.account_store_rate_per_minute,
+            "limits.account_store_rate_per_minute",
+            0..=60_000,
+        )?,
+        burst: count(
+            doc,
+            &raw.account_store_burst,
+            "limits.account_store_burst",
+            1..=10_000,
+        )?,
+    };
+    let body = &raw.max_body_bytes;
+    if *body.get_ref() == 0 {
+        let message = "0 would refuse every body; the smallest is 1";
+        return Err(doc.invalid(body.span(), "limits.max_body_bytes", message));
+    }
     Ok(LimitSettings {
         max_token_bytes: bounded(
             doc,
@@ -164,7 +183,76 @@ pub(super) fn limits(doc: Document<'_>, raw: &LimitConfig) -> Result<LimitSettin
             "limits.max_identity_header_bytes",
             16..=8192,
         )?,
+        max_uri_bytes: bounded(doc, &raw.max_uri_bytes, "limits.max_uri_bytes", 64..=65534)?,
+        max_body_bytes: *body.get_ref(),
+        account_store_rate: rate,
+        trusted_hops: bounded(doc, &raw.trusted_hops, "limits.trusted_hops", 0..=10)?,
+        listener: listener_limits(doc, raw)?,
     })
+}
+
+/// Checks the `[limits]` keys that hyper takes when a listener starts.
+///
+/// hyper panics on an HTTP/1 buffer under 8192 bytes, so the range starts
+/// there rather than at something smaller that would fail at start.
+fn listener_limits(doc: Document<'_>, raw: &LimitConfig) -> Result<ListenerLimits, ConfigError> {
+    Ok(ListenerLimits {
+        max_header_bytes: bounded(
+            doc,
+            &raw.max_header_bytes,
+            "limits.max_header_bytes",
+            8192..=1_048_576,
+        )?,
+        max_headers: bounded(doc, &raw.max_headers, "limits.max_headers", 8..=1000)?,
+        header_read_timeout: values::positive_duration(
+            doc,
+            &raw.header_read_timeout,
+            "limits.header_read_timeout",
+        )?,
+        idle_timeout: values::positive_duration(doc, &raw.idle_timeout, "limits.idle_timeout")?,
+        max_connections: bounded(
+            doc,
+            &raw.max_connections,
+            "limits.max_connections",
+            1..=1_000_000,
+        )?,
+        h2_max_concurrent_streams: count(
+            doc,
+            &raw.h2_max_concurrent_streams,
+            "limits.h2_max_concurrent_streams",
+            1..=1000,
+        )?,
+        h2_max_header_list_bytes: count(
+            doc,
+            &raw.h2_max_header_list_bytes,
+            "limits.h2_max_header_list_bytes",
+            1024..=1_048_576,
+        )?,
+        h2_max_pending_accept_reset_streams: bounded(
+            doc,
+            &raw.h2_max_pending_accept_reset_streams,
+            "limits.h2_max_pending_accept_reset_streams",
+            1..=10_000,
+        )?,
+        h2_max_local_error_reset_streams: bounded(
+            doc,
+            &raw.h2_max_local_error_reset_streams,
+            "limits.h2_max_local_error_reset_streams",
+            1..=100_000,
+        )?,
+    })
+}
+
+/// Checks that a count lies in `range`, which fits in a `u32`.
+fn count(
+    doc: Document<'_>,
+    value: &Spanned<usize>,
+    key: &str,
+    range: RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let (low, high) = (*range.start() as usize, *range.end() as usize);
+    let checked = bounded(doc, value, key, low..=high)?;
+    Ok(u32::try_from(checked).expect("the range fits in a u32"))
 }
 
 /// Checks that a size lies in `range`.

@@ -617,6 +617,54 @@ fn limits_must_lie_in_their_ranges() {
 }
 
 #[test]
+fn the_abuse_limits_refuse_nonsense_values_naming_their_line() {
+    for (key, value) in [
+        ("max_uri_bytes", "63"),
+        ("max_body_bytes", "0"),
+        ("max_header_bytes", "8191"),
+        ("max_headers", "0"),
+        ("max_headers", "1001"),
+        ("header_read_timeout", "\"0s\""),
+        ("idle_timeout", "\"soon\""),
+        ("max_connections", "0"),
+        ("h2_max_concurrent_streams", "0"),
+        ("h2_max_header_list_bytes", "1023"),
+        ("h2_max_pending_accept_reset_streams", "0"),
+        ("h2_max_local_error_reset_streams", "0"),
+        ("account_store_rate_per_minute", "60001"),
+        ("account_store_burst", "0"),
+        ("trusted_hops", "11"),
+    ] {
+        let text = minimal_with(&format!("[limits]\n{key} = {value}\n"));
+        let message = invalid(&text, &format!("limits.{key}"), key);
+        assert!(!message.is_empty(), "{key}");
+    }
+}
+
+#[test]
+fn the_abuse_limits_have_their_documented_defaults_and_take_written_values() {
+    let limits = load(&minimal_with("")).limits;
+    assert_eq!(limits.max_uri_bytes, 8192);
+    assert_eq!(limits.max_body_bytes, 10 * 1024 * 1024);
+    assert!(!limits.account_store_rate.is_on());
+    assert_eq!(limits.trusted_hops, 0);
+    let listener = limits.listener;
+    assert_eq!(listener, crate::config::ListenerLimits::default());
+    assert_eq!(listener.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(listener.idle_timeout, Duration::from_secs(60));
+    assert_eq!(listener.max_connections, 10_000);
+
+    let text = minimal_with(
+        "[limits]\nmax_body_bytes = 1\nidle_timeout = \"2m\"\naccount_store_rate_per_minute = 30\n",
+    );
+    let limits = load(&text).limits;
+    assert_eq!(limits.max_body_bytes, 1);
+    assert_eq!(limits.listener.idle_timeout, Duration::from_secs(120));
+    assert_eq!(limits.account_store_rate.per_minute, 30);
+    assert_eq!(limits.account_store_rate.burst, 10);
+}
+
+#[test]
 fn the_log_level_must_be_a_tracing_filter() {
     let text = minimal_with("[log]\nlevel = \"tollgate=debug,info\"\naccess = false\n");
     let log = load(&text).log;
