@@ -27,7 +27,7 @@ use tracing::Instrument;
 pub use self::forward::{ClientTls, Forwarder};
 use self::rate::RateLimiter;
 use self::respond::{ForwardFailure, Refusal, RequestFault, Target};
-use self::server::TransportKind;
+use self::server::{ConnectionSlot, TransportKind};
 use crate::auth::rules::{Rule, Target as RuleTarget};
 use crate::auth::{self, CacheOutcome, Identity, Reason};
 use crate::config::{EnforceMode, LimitSettings};
@@ -367,6 +367,7 @@ impl Proxy {
             .then(|| headers::websocket_upgrade(request.headers()))
             .flatten();
         let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let slot = request.extensions_mut().remove::<ConnectionSlot>();
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
         if let Some(identity) = &exchange.identity {
@@ -396,7 +397,8 @@ impl Proxy {
             (StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) => {
                 let upstream = hyper::upgrade::on(&mut response);
                 let drain = snapshot.settings.listen.drain_timeout;
-                forward::spawn_tunnel(downstream, upstream, self.closing.clone(), drain);
+                let closing = self.closing.clone();
+                forward::spawn_tunnel(downstream, upstream, closing, drain, slot);
             }
             _ => headers::remove_hop_by_hop(response.headers_mut(), None),
         }

@@ -321,6 +321,56 @@ async fn at_max_connections_a_new_client_waits_until_one_closes() {
     assert_eq!(&status, b"HTTP/1.1 200");
 }
 
+#[tokio::test]
+async fn a_websocket_tunnel_keeps_its_connection_slot() {
+    let upstream = Upstream::websocket().await;
+    let tollgate = start_with_limits(upstream.addr(), "max_connections = 1\n").await;
+    let token = support::keys().mint("HS256", &support::claims("alice"));
+    let bearer = format!("Authorization: Bearer {token}");
+    let handshake = request_head(
+        "GET",
+        "/api/live",
+        &[
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+            &bearer,
+        ],
+    );
+    let mut tunnel = RawConnection::connect(tollgate.addr()).await;
+    assert_eq!(tunnel.send(&handshake).await.status, 101);
+
+    eprintln!(
+        "GAUGE {}",
+        metric_matching(
+            &tollgate.metrics().await,
+            "tollgate_open_connections",
+            &[("listener", "proxy")]
+        )
+    );
+    // The upgraded socket lives on in the tunnel, and so does its slot:
+    // otherwise WebSockets would escape max_connections.
+    let mut second = TcpStream::connect(tollgate.addr()).await.expect("connect");
+    second
+        .write_all(&request_head("GET", "/public/x", &[]))
+        .await
+        .expect("write");
+    let mut status = [0u8; 12];
+    let early = tokio::time::timeout(Duration::from_millis(500), second.read_exact(&mut status));
+    assert!(
+        early.await.is_err(),
+        "answered while the tunnel held the slot"
+    );
+
+    drop(tunnel);
+    let read = tokio::time::timeout(Duration::from_secs(5), second.read_exact(&mut status));
+    read.await
+        .expect("answered once the tunnel closed")
+        .expect("read");
+    assert_eq!(&status, b"HTTP/1.1 200");
+}
+
 // --- HTTP/2 floods ---------------------------------------------------------
 
 /// Asserts that a well-behaved HTTP/2 client still gets 200.

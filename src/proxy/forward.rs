@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::respond::{ForwardFailure, Target};
+use super::server::ConnectionSlot;
 use crate::telemetry::metrics::TargetMetrics;
 
 /// How long an unused pooled connection to a target is kept.
@@ -243,14 +244,17 @@ pub(super) fn target_uri(base: &Uri, path: &str, query: Option<&str>) -> Option<
 ///
 /// The tunnel ends when either side closes, or `drain` after shutdown
 /// starts: a WebSocket may live for hours, and must not hold the process
-/// past its drain deadline.
+/// past its drain deadline. It holds the downstream connection's `slot`
+/// under `limits.max_connections` until it ends.
 pub(super) fn spawn_tunnel(
     downstream: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     mut closing: watch::Receiver<bool>,
     drain: Duration,
+    slot: Option<ConnectionSlot>,
 ) {
     tokio::spawn(async move {
+        let _slot = slot;
         let (down, up) = match tokio::try_join!(downstream, upstream) {
             Ok(pair) => pair,
             Err(error) => {

@@ -155,7 +155,7 @@ pub async fn serve<H, F>(
             closing: closing.clone(),
             limits,
             metrics: metrics.clone(),
-            _slot: Slot::new(slot, &metrics),
+            slot: Arc::new(Slot::new(slot, &metrics)),
         };
         connections.spawn(connection.serve(config, handler.clone()));
     }
@@ -277,6 +277,15 @@ impl Drop for Slot {
     }
 }
 
+/// Keeps a connection's slot taken while a tunnel holds its socket.
+///
+/// A connection upgraded to a WebSocket leaves hyper, and its task ends,
+/// while the tunnel still holds the socket; without this the slot would be
+/// given back and WebSockets would escape `max_connections`. Put in the
+/// extensions of requests that ask for an upgrade.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<Slot>);
+
 // --- Connection ---
 
 /// One accepted connection and what serving it takes.
@@ -288,7 +297,7 @@ struct Connection {
     closing: watch::Receiver<bool>,
     limits: ListenerLimits,
     metrics: ListenerMetrics,
-    _slot: Slot,
+    slot: Arc<Slot>,
 }
 
 /// Says why a connection was asked to close before its client closed it.
@@ -315,8 +324,14 @@ impl Connection {
         let remote = self.remote;
         let activity = Activity::new();
         let counted = activity.clone();
+        let slot = self.slot.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(transport);
+            if request.headers().contains_key(http::header::UPGRADE) {
+                request
+                    .extensions_mut()
+                    .insert(ConnectionSlot(slot.clone()));
+            }
             let in_flight = counted.begin();
             let response = handler(request, remote);
             async move {
