@@ -239,17 +239,20 @@ struct AcceptErrors {
 }
 
 impl AcceptErrors {
-    fn record(&mut self, error: &io::Error) {
+    /// Counts one failure, and writes the warn line when one is due;
+    /// returns whether it did.
+    fn record(&mut self, error: &io::Error) -> bool {
         self.since += 1;
         let due = self
             .last_warned
             .is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY);
         if !due {
-            return;
+            return false;
         }
         tracing::warn!(error = %error, failures = self.since, "accept failed");
         self.last_warned = Some(Instant::now());
         self.since = 0;
+        true
     }
 }
 
@@ -453,5 +456,24 @@ fn count_ending(error: &(dyn Error + 'static), metrics: &ListenerMetrics) {
         metrics.header_too_large.increment(1);
     } else if error.is_timeout() {
         metrics.header_timeout.increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn accept_failures_are_summed_into_one_warn_line_per_period() {
+        let mut errors = AcceptErrors::default();
+        let error = io::Error::from_raw_os_error(24); // EMFILE
+        assert!(errors.record(&error), "the first failure is logged");
+        let quiet = (0..500).filter(|_| errors.record(&error)).count();
+        assert_eq!(quiet, 0);
+        assert_eq!(errors.since, 500);
+
+        tokio::time::advance(ACCEPT_WARN_EVERY).await;
+        assert!(errors.record(&error));
+        assert_eq!(errors.since, 0);
     }
 }
