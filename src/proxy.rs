@@ -347,6 +347,7 @@ impl Proxy {
         let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
+        headers::remove_target_overrides(headers);
         if let Some(identity) = &exchange.identity {
             for (name, value) in &identity.headers {
                 headers.insert(name.clone(), value.clone());
