@@ -130,6 +130,12 @@ cases! {
     nbf_null: token_refused(raw_extra(r#","nbf":null"#), INVALID_CLAIMS);
     /// RFC 7519 section 4.1.5: `nbf` far in the future (year 33658).
     nbf_far_future: token_refused(with(&[("nbf", json!(1e12))]), NOT_YET_VALID);
+    /// RFC 7519 section 4.1.5: `nbf` wrapped in an array.
+    nbf_in_an_array: token_refused(with(&[("nbf", json!([now()]))]), INVALID_CLAIMS);
+    /// RFC 7519 section 4.1.5: a boolean `nbf`.
+    nbf_true: token_refused(with(&[("nbf", json!(true))]), INVALID_CLAIMS);
+    /// RFC 7519 section 4.1.6: a literal `null` `iat`.
+    iat_null: token_refused(raw_extra(r#","iat":null"#), INVALID_CLAIMS);
     /// RFC 7519 section 4.1.6: `iat` as a string.
     iat_as_string: token_refused(with(&[("iat", json!("yesterday"))]), INVALID_CLAIMS);
     /// RFC 7519 section 4.1.6: `iat` as an array.

@@ -285,6 +285,26 @@ pub(crate) fn tampered_signature(alg: &str, tamper: impl FnOnce(Vec<u8>) -> Vec<
     with_signature(&header, &claims, &tamper(signature))
 }
 
+/// `Authorization: Bearer <token>` as a raw header line, with a good
+/// HS256 token for `alice` (role `player`).
+pub(crate) fn player_bearer_line() -> String {
+    format!("Authorization: Bearer {}", hs256(&claims("alice")))
+}
+
+/// Sets the lowest unused bit of the last base64url character, which
+/// must be zero: the same bytes in a non-canonical spelling (RFC 4648
+/// section 3.5). The text must end where a character has unused bits.
+pub(crate) fn non_canonical_tail(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = *text.as_bytes().last().expect("base64url text");
+    let index = ALPHABET
+        .iter()
+        .position(|c| *c == last)
+        .expect("a base64url character");
+    let twisted = char::from(ALPHABET[index | 1]);
+    format!("{}{twisted}", &text[..text.len() - 1])
+}
+
 /// Replaces a token's header segment, keeping claims and signature.
 pub(crate) fn swap_header(token: &str, header: &Value) -> String {
     let (_, rest) = token.split_once('.').expect("a header segment");

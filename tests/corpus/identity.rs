@@ -20,13 +20,6 @@ enum Route {
     AccountStore,
 }
 
-fn bearer() -> String {
-    format!(
-        "Authorization: Bearer {}",
-        keys().mint("HS256", &claims("alice"))
-    )
-}
-
 /// The values of every header whose name, lowercased and with `_` read as
 /// `-`, is `name`: how a CGI-style service (RFC 3875 section 4.1.18) would
 /// read them.
@@ -48,7 +41,7 @@ async fn forge(route: Route, line: &str) -> Recorded {
     let store = Recorder::start().await;
     let store_url = format!("http://{}", store.addr());
     let gate = Gate::with(|h| h.with_account_store(&store_url, "2s")).await;
-    let token = bearer();
+    let token = player_bearer_line();
     let (target, lines): (&str, Vec<&str>) = match route {
         Route::Authenticated => ("/games/1", vec![line, &token]),
         Route::Public => ("/public/x", vec![line]),
@@ -85,7 +78,7 @@ async fn stripped(route: Route, line: &str, name: &str) {
 /// Sends raw lines with a good token; returns the one forwarded request.
 async fn with_token(lines: &[&str]) -> (Answer, Recorded) {
     let gate = Gate::start().await;
-    let token = bearer();
+    let token = player_bearer_line();
     let mut all = lines.to_vec();
     all.push(&token);
     let answer = gate.raw_head("GET", "/games/1", &all).await;
@@ -122,6 +115,19 @@ cases! {
     /// RFC 3875 section 4.1.18: `x_user_roles`.
     roles_underscores_on_an_authenticated_route: replaced(
         "x_user_roles: admin", "x-user-roles", "player");
+    /// RFC 9110 section 5.1: on a role route, an admin's forged roles and
+    /// id are replaced by the token's own.
+    roles_on_an_admin_route: async {
+        let gate = Gate::start().await;
+        let mut admin = claims("root");
+        admin["roles"] = serde_json::json!(["admin"]);
+        let token = format!("Authorization: Bearer {}", keys().mint("ES256", &admin));
+        let lines = ["X-User-Roles: superuser", "X_User_Id: alice", &token];
+        let answer = gate.raw_head("GET", "/admin/x", &lines).await;
+        let request = gate.assert_forwarded_once(&answer);
+        assert_eq!(read_as(&request, "x-user-roles"), ["admin"]);
+        assert_eq!(read_as(&request, "x-user-id"), ["root"]);
+    };
     /// RFC 9110 section 5.1: a forged id on a public route is removed.
     id_on_a_public_route: stripped(Route::Public, "X-User-Id: admin", "x-user-id");
     /// RFC 3875 section 4.1.18: `X_USER_ID` on a public route.
@@ -150,7 +156,7 @@ cases! {
     /// RFC 6750 section 3.1: forged roles do not open an admin route.
     roles_do_not_open_an_admin_route: async {
         let gate = Gate::start().await;
-        let token = bearer();
+        let token = player_bearer_line();
         let answer = gate
             .raw_head("GET", "/admin/x", &["X-User-Roles: admin", &token])
             .await;

@@ -9,17 +9,10 @@
 use crate::common::*;
 use crate::support::{claims, keys};
 
-fn bearer() -> String {
-    format!(
-        "Authorization: Bearer {}",
-        keys().mint("HS256", &claims("alice"))
-    )
-}
-
 /// `target` reaches the admin rule: 403 for a player, nothing forwarded.
 async fn admin_rule(target: &str) {
     let gate = Gate::start().await;
-    let answer = gate.raw_head("GET", target, &[&bearer()]).await;
+    let answer = gate.raw_head("GET", target, &[&player_bearer_line()]).await;
     assert_refused(&answer, INSUFFICIENT_ROLE);
     gate.assert_nothing_forwarded();
 }
@@ -27,7 +20,7 @@ async fn admin_rule(target: &str) {
 /// `target` cannot be matched safely: 400, nothing forwarded.
 async fn refused_path(target: &str) {
     let gate = Gate::start().await;
-    let answer = gate.raw_head("GET", target, &[&bearer()]).await;
+    let answer = gate.raw_head("GET", target, &[&player_bearer_line()]).await;
     assert_bad_path(&answer);
     gate.assert_nothing_forwarded();
 }
@@ -37,7 +30,7 @@ async fn refused_path(target: &str) {
 /// service gets.
 async fn forwarded_as(target: &str, line: &str) {
     let gate = Gate::start().await;
-    let answer = gate.raw_head("GET", target, &[&bearer()]).await;
+    let answer = gate.raw_head("GET", target, &[&player_bearer_line()]).await;
     let request = gate.assert_forwarded_once(&answer);
     assert_eq!(request.request_line(), line);
 }
@@ -169,14 +162,14 @@ cases! {
     /// RFC 9112 section 3.2.4: `OPTIONS *` has no path to match.
     asterisk_form: async {
         let gate = Gate::start().await;
-        let answer = gate.raw_head("OPTIONS", "*", &[&bearer()]).await;
+        let answer = gate.raw_head("OPTIONS", "*", &[&player_bearer_line()]).await;
         assert_bad_path(&answer);
         gate.assert_nothing_forwarded();
     };
     /// RFC 9112 section 3.2.3: CONNECT asks for a tunnel; refused with 405.
     authority_form_connect: async {
         let gate = Gate::start().await;
-        let answer = gate.raw_head("CONNECT", "127.0.0.1:1", &[&bearer()]).await;
+        let answer = gate.raw_head("CONNECT", "127.0.0.1:1", &[&player_bearer_line()]).await;
         assert_eq!(answer.status, 405, "{answer:?}");
         gate.assert_nothing_forwarded();
     };
