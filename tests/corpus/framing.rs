@@ -69,62 +69,77 @@ cases! {
     /// RFC 9112 section 6.3 item 3: Content-Length and Transfer-Encoding
     /// together; chunked wins and the length is not forwarded.
     content_length_then_transfer_encoding: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\
+            Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
         POST);
     /// RFC 9112 section 6.3 item 3: the same in the other order.
     transfer_encoding_then_content_length: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\
+            Content-Length: 40\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
         POST);
     /// RFC 9112 section 6.1: a chunked GET whose body is a request.
     chunked_get: one_request(
-        b"GET /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
+        b"GET /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n22\r\n\
+            GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
         "GET /public/x HTTP/1.1");
     /// RFC 9110 section 7.6.1: Content-Length nominated as hop-by-hop is
     /// kept, or the body would be read as the next request.
     content_length_named_in_connection: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: 34\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\n\
+            Content-Length: 34\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
         POST);
     /// RFC 9110 section 7.6.1: Transfer-Encoding nominated as hop-by-hop.
     transfer_encoding_named_in_connection: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nConnection: transfer-encoding\r\n\
+            Transfer-Encoding: chunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n\
+            0\r\n\r\n",
         POST);
     /// RFC 9112 section 6.1: `gzip, chunked`, chunked last.
     gzip_then_chunked: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n22\r\n\
+            GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
         POST);
     /// RFC 9112 section 2.2: bare LF line ends are tolerated in the head.
     bare_lf_line_ends: one_request(
-        b"POST /public/x HTTP/1.1\nHost: a\nContent-Length: 34\n\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /public/x HTTP/1.1\nHost: a\nContent-Length: 34\n\nGET /admin/x HTTP/1.1\r\n\
+            Host: a\r\n\r\n",
         POST);
     /// RFC 9112 section 6.1: coding names are case-insensitive; `CHUNKED`.
     chunked_uppercase: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n22\r\n\
+            GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
         POST);
     /// RFC 9112 section 5.1: a tab is optional whitespace before a value.
     chunked_after_a_tab: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n22\r\n\
+            GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
         POST);
     /// RFC 9110 section 8.6: two identical Content-Length values may be
     /// read as one.
     duplicate_equal_content_length: one_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 34\r\nContent-Length: 34\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 34\r\nContent-Length: 34\r\n\r\n\
+            GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
         POST);
     /// RFC 9112 section 6.3 item 6: a GET with a body carrying a request.
     get_with_a_length_body: one_request(
-        b"GET /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 34\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 34\r\n\r\n\
+            GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
         "GET /public/x HTTP/1.1");
     /// RFC 9112 section 5.1: whitespace between the name and the colon.
     space_before_the_colon: bad_request(
         b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n");
     /// RFC 9112 section 6.1: an unknown coding (`xchunked`) beside a length.
     obfuscated_coding: bad_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\nContent-Length: 3\r\n\r\nabc");
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\
+            Content-Length: 3\r\n\r\nabc");
     /// RFC 9112 section 6.3 item 4: chunked not last (`identity` after it).
     chunked_then_identity: bad_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n");
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\
+            Transfer-Encoding: identity\r\n\r\n0\r\n\r\n");
     /// RFC 9112 section 6.3 item 5: two different lengths.
     two_different_lengths: bad_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc");
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\n\
+            abc");
     /// RFC 9110 section 8.6: `+3` is not `1*DIGIT`.
     signed_length: bad_request(
         b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc");
@@ -136,7 +151,8 @@ cases! {
         b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc");
     /// RFC 9112 section 6.3 item 5: a length past u64.
     overflowing_length: bad_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\nabc");
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n\
+            abc");
     /// RFC 9110 section 8.6: an empty length.
     empty_length: bad_request(
         b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\nabc");
@@ -151,7 +167,8 @@ cases! {
         b"GET /public/x HTTP/1.1\r\nHost: a\r\nX-Foo: a\r\n X-User-Id: admin\r\n\r\n");
     /// RFC 9112 section 5.2: obs-fold continuing Transfer-Encoding.
     obs_fold_in_transfer_encoding: bad_request(
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\nContent-Length: 3\r\n\r\nabc");
+        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\
+            Content-Length: 3\r\n\r\nabc");
     /// RFC 9112 section 5.1: an identity header with a space before the
     /// colon.
     identity_header_space_before_the_colon: bad_request(
