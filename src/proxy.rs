@@ -370,6 +370,7 @@ impl Proxy {
         let slot = request.extensions_mut().remove::<ConnectionSlot>();
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
+        headers::remove_target_overrides(headers);
         if let Some(identity) = &exchange.identity {
             for (name, value) in &identity.headers {
                 headers.insert(name.clone(), value.clone());

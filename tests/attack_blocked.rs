@@ -4,7 +4,9 @@
 //! from the attack report (request smuggling, protocol switches, request
 //! targets, token tricks, cache confusion, floods, logs) and asserts that
 //! it got nowhere. The attacks that did get through are in
-//! `attack_findings.rs`.
+//! `attack_findings.rs`. The framing tricks, path spellings, token tricks
+//! and tampered cache twins moved to the corpus (`tests/corpus/`), one case
+//! per attempt.
 
 mod support;
 
@@ -18,38 +20,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use support::binary::{self, SECRET_ENV, Served};
-use support::keys::b64;
 use support::recorder::Recorder;
 use support::wire::request_head;
-use support::{AUDIENCE, Harness, ISSUER, RawConnection, Tollgate, Upstream, keys, verdicts};
+use support::{Harness, RawConnection, Tollgate, Upstream, keys, verdicts};
 
 fn player_token() -> String {
     keys().mint("HS256", &support::claims("alice"))
-}
-
-/// Signs claims given as raw JSON text (so that duplicate members, escapes
-/// and odd numbers survive) with the provider's HMAC secret.
-fn mint_raw(header: &str, claims: &str) -> String {
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-    let signature = keys().sign("HS256", input.as_bytes());
-    format!("{input}.{}", b64(&signature))
-}
-
-/// Good claims as JSON text, with `extra` members appended.
-fn raw_claims(extra: &str) -> String {
-    format!(
-        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"alice","exp":{}{extra}}}"#,
-        support::now() + 3600
-    )
-}
-
-/// The `error_description` of a refusal's challenge.
-fn description(answer: &support::Answer) -> String {
-    answer
-        .header("www-authenticate")
-        .and_then(|value| value.split("error_description=\"").nth(1))
-        .map(|rest| rest.trim_end_matches('"').to_owned())
-        .unwrap_or_default()
 }
 
 async fn send_raw(tollgate: &Tollgate, bytes: &[u8]) -> support::Answer {
@@ -60,88 +36,6 @@ async fn send_raw(tollgate: &Tollgate, bytes: &[u8]) -> support::Answer {
 }
 
 // --- Request smuggling through tollgate --------------------------------------
-
-/// Framings that hyper accepts: each must reach the recording upstream as
-/// one well-framed request for the path tollgate matched, and nothing the
-/// attacker hid in a body may be read there as a request of its own.
-const ACCEPTED_FRAMINGS: [(&str, &[u8]); 6] = [
-    (
-        "Content-Length then Transfer-Encoding",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
-    ),
-    (
-        "Transfer-Encoding then Content-Length",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
-    ),
-    (
-        "a chunked GET",
-        b"GET /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
-    ),
-    (
-        "Content-Length named in Connection",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: 34\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
-    ),
-    (
-        "gzip, chunked",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n22\r\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
-    ),
-    (
-        "bare LF line ends",
-        b"POST /public/x HTTP/1.1\nHost: a\nContent-Length: 34\n\nGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
-    ),
-];
-
-/// Framings hyper refuses outright: 400, and nothing reaches the upstream.
-const REFUSED_FRAMINGS: [(&str, &[u8]); 12] = [
-    (
-        "space before the colon",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
-    ),
-    (
-        "a coding that is not chunked",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\nContent-Length: 3\r\n\r\nabc",
-    ),
-    (
-        "chunked, then identity",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
-    ),
-    (
-        "two different lengths",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc",
-    ),
-    (
-        "a signed length",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
-    ),
-    (
-        "a length list",
-        b"POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc",
-    ),
-    (
-        "chunked in HTTP/1.0",
-        b"POST /public/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    ),
-    (
-        "obs-fold hiding an identity header",
-        b"GET /public/x HTTP/1.1\r\nHost: a\r\nX-Foo: a\r\n X-User-Id: admin\r\n\r\n",
-    ),
-    (
-        "an identity header with a space before the colon",
-        b"GET /public/x HTTP/1.1\r\nHost: a\r\nX-User-Id : admin\r\n\r\n",
-    ),
-    (
-        "a bare CR splitting a header",
-        b"GET /public/x HTTP/1.1\r\nHost: a\rX-User-Id: admin\r\n\r\n",
-    ),
-    (
-        "a NUL in a header value",
-        b"GET /public/x HTTP/1.1\r\nHost: a\r\nX-Foo: a\x00b\r\n\r\n",
-    ),
-    (
-        "a space in the request target",
-        b"GET /public/x /admin/x HTTP/1.1\r\nHost: a\r\n\r\n",
-    ),
-];
 
 /// The oracle itself: sent straight to the recorder (no tollgate), a
 /// request hidden after a chunked body is framed as a request of its own.
@@ -168,43 +62,6 @@ async fn the_recorder_frames_a_hidden_request_as_its_own() {
 }
 
 #[tokio::test]
-async fn framing_tricks_never_smuggle_a_second_request_to_the_upstream() {
-    let recorder = Recorder::start().await;
-    let tollgate = Harness::new(recorder.addr()).start().await;
-
-    for (case, bytes) in ACCEPTED_FRAMINGS {
-        let before = recorder.requests().len();
-        let answer = send_raw(&tollgate, bytes).await;
-        assert_eq!(answer.status, 200, "{case}: {answer:?}");
-        assert_eq!(answer.text(), "ok", "{case}: answered by the recorder");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(recorder.requests().len(), before + 1, "{case}");
-    }
-    for (case, bytes) in REFUSED_FRAMINGS {
-        let before = recorder.requests().len();
-        let answer = send_raw(&tollgate, bytes).await;
-        assert_eq!(answer.status, 400, "{case}: {answer:?}");
-        assert_eq!(recorder.requests().len(), before, "{case}");
-    }
-
-    for connection in recorder.connections() {
-        assert!(
-            connection.leftover.is_empty(),
-            "bytes the upstream could not frame: {:?}",
-            String::from_utf8_lossy(&connection.leftover)
-        );
-        for request in &connection.requests {
-            let line = request.request_line();
-            assert!(
-                line == "POST /public/x HTTP/1.1" || line == "GET /public/x HTTP/1.1",
-                "the upstream framed {line:?}"
-            );
-            assert!(request.header("x-user-id").is_empty(), "{request:?}");
-        }
-    }
-}
-
-#[tokio::test]
 async fn a_request_pipelined_behind_a_good_one_is_checked_on_its_own() {
     let recorder = Recorder::start().await;
     let tollgate = Harness::new(recorder.addr()).start().await;
@@ -228,34 +85,6 @@ async fn a_request_pipelined_behind_a_good_one_is_checked_on_its_own() {
 }
 
 // --- Protocol switches ---------------------------------------------------------
-
-#[tokio::test]
-async fn an_h2c_upgrade_is_never_honoured_and_the_connection_stays_behind_the_gate() {
-    let recorder = Recorder::start().await;
-    let tollgate = Harness::new(recorder.addr()).start().await;
-    let lines = [
-        "Connection: Upgrade, HTTP2-Settings",
-        "Upgrade: h2c",
-        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
-    ];
-
-    let mut connection = RawConnection::connect(tollgate.addr()).await;
-    let answer = connection
-        .send(&request_head("GET", "/public/x", &lines))
-        .await;
-    assert_eq!(answer.status, 200);
-    let follow_up = connection.send(&request_head("GET", "/admin/x", &[])).await;
-    assert_eq!(follow_up.status, 401);
-
-    let requests = recorder.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    for name in ["upgrade", "http2-settings"] {
-        assert!(
-            requests[0].header(name).is_empty(),
-            "{name} reached the upstream"
-        );
-    }
-}
 
 #[tokio::test]
 async fn a_websocket_upgrade_the_upstream_declines_opens_no_tunnel() {
@@ -345,220 +174,6 @@ async fn account_store_routes_match_exactly_and_never_lead_to_the_upstream() {
     );
 }
 
-#[tokio::test]
-async fn more_spellings_of_an_admin_path_are_refused_or_normalised() {
-    let upstream = Upstream::start().await;
-    let tollgate = Harness::new(upstream.addr()).start().await;
-    let bearer = format!("Authorization: Bearer {}", player_token());
-
-    // Normalise to /admin/...: the admin rule applies, a player gets 403.
-    for path in [
-        "/%2e/admin/x",
-        "/public/.%2e/admin/x",
-        "/public/%2E./admin/x",
-        "/public/x/%2E%2E/%2e%2e/admin/x",
-        "/ad%6Din/x",
-        "/admin/x/../y",
-        "/public/..//admin/x",
-    ] {
-        let answer = send_raw(&tollgate, &request_head("GET", path, &[&bearer])).await;
-        assert_eq!(answer.status, 403, "{path}: {answer:?}");
-    }
-    // Ambiguous: refused.
-    for path in [
-        "/public/%2e%2e%2fadmin/x",
-        "/public/%2e%2e%5cadmin/x",
-        "/public/..%00/admin/x",
-        "/public/%u002e%u002e/admin/x",
-        "/public/..;/admin/x",
-        "/public/x%",
-    ] {
-        let answer = send_raw(&tollgate, &request_head("GET", path, &[&bearer])).await;
-        assert_eq!(answer.status, 400, "{path}: {answer:?}");
-    }
-    assert_eq!(upstream.hits(), 0);
-
-    // Double encoding is matched and forwarded as the same literal text.
-    let answer = send_raw(
-        &tollgate,
-        &request_head("GET", "/public/%252e%252e/admin/x", &[]),
-    )
-    .await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.upstream_path(), "/public/%252e%252e/admin/x");
-}
-
-// --- Tokens --------------------------------------------------------------------------
-
-#[tokio::test]
-async fn json_and_header_tricks_in_tokens_are_refused() {
-    let upstream = Upstream::start().await;
-    let tollgate = Harness::new(upstream.addr()).start().await;
-    let hs256 = r#"{"alg":"HS256","typ":"JWT"}"#;
-    let deep = format!(r#","x":{}1{}"#, "[".repeat(200), "]".repeat(200));
-
-    // (case, header, claims, expected description)
-    let malformed = "the token is not a well-formed JWT";
-    let cases: Vec<(&str, String, String, &str)> = vec![
-        (
-            "sub twice, once escaped",
-            hs256.to_owned(),
-            raw_claims(r#","\u0073ub":"root""#),
-            malformed,
-        ),
-        (
-            "alg twice, once escaped",
-            r#"{"alg":"HS256","\u0061lg":"none"}"#.to_owned(),
-            raw_claims(""),
-            malformed,
-        ),
-        (
-            "exp beyond f64",
-            hs256.to_owned(),
-            format!(r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"alice","exp":1e400}}"#),
-            malformed,
-        ),
-        (
-            "exp of -0",
-            hs256.to_owned(),
-            format!(r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"alice","exp":-0}}"#),
-            "the token has expired",
-        ),
-        (
-            "nesting deeper than serde_json allows",
-            hs256.to_owned(),
-            raw_claims(&deep),
-            malformed,
-        ),
-        (
-            "claims that are an array",
-            hs256.to_owned(),
-            format!(r#"[{}]"#, raw_claims("")),
-            malformed,
-        ),
-        (
-            "alg with a trailing space",
-            r#"{"alg":"HS256 "}"#.to_owned(),
-            raw_claims(""),
-            "the token signing algorithm is not allowed",
-        ),
-        (
-            "alg in lower case",
-            r#"{"alg":"hs256"}"#.to_owned(),
-            raw_claims(""),
-            "the token signing algorithm is not allowed",
-        ),
-        (
-            "kid that is not a string",
-            r#"{"alg":"HS256","kid":["rsa-1"]}"#.to_owned(),
-            raw_claims(""),
-            malformed,
-        ),
-        (
-            "sub that is an empty string",
-            hs256.to_owned(),
-            format!(
-                r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"","exp":{}}}"#,
-                support::now() + 3600
-            ),
-            "the token claims are invalid",
-        ),
-    ];
-    for (case, header, claims, expected) in cases {
-        let answer = tollgate
-            .get("/games/1")
-            .bearer(&mint_raw(&header, &claims))
-            .send()
-            .await;
-        assert_eq!(answer.status, 401, "{case}: {}", answer.text());
-        assert_eq!(description(&answer), expected, "{case}");
-    }
-    assert_eq!(upstream.hits(), 0);
-}
-
-#[tokio::test]
-async fn kids_that_point_anywhere_but_a_fitting_key_are_refused() {
-    let upstream = Upstream::start().await;
-    let tollgate = Harness::new(upstream.addr()).start().await;
-    let claims = support::claims("alice");
-    let unknown = "the token was signed with an unknown key";
-
-    for kid in [
-        "../../etc/passwd",
-        "rsa-1?x=1",
-        "rsa-1#",
-        "rsa-1\u{0}",
-        "RSA-1",
-        "rsa-1 ",
-        "",
-    ] {
-        let header = json!({"alg": "RS256", "kid": kid});
-        let token = keys().mint_signed_by("RS256", &header, &claims);
-        let answer = tollgate.get("/games/1").bearer(&token).send().await;
-        assert_eq!(answer.status, 401, "{kid:?}");
-        assert_eq!(description(&answer), unknown, "{kid:?}");
-    }
-
-    // A kid naming a key of another type: the algorithm does not fit it.
-    for (alg, kid) in [
-        ("RS256", "ec-256"),
-        ("ES256", "ec-384"),
-        ("ES384", "ed-1"),
-        ("EdDSA", "rsa-1"),
-    ] {
-        let header = json!({"alg": alg, "kid": kid});
-        let token = keys().mint_signed_by(alg, &header, &claims);
-        let answer = tollgate.get("/games/1").bearer(&token).send().await;
-        assert_eq!(answer.status, 401, "{alg} with {kid}");
-        assert_eq!(
-            description(&answer),
-            "the token signing algorithm is not allowed",
-            "{alg} with {kid}"
-        );
-    }
-
-    // HS256 naming the RSA key, keyed with its modulus: the kid is ignored
-    // for HMAC, and the provider's own secret does not verify it.
-    let header = json!({"alg": "HS256", "kid": "rsa-1"});
-    let token = support::hs256_with_key(&keys().rsa_modulus(), &header, &claims);
-    let answer = tollgate.get("/games/1").bearer(&token).send().await;
-    assert_eq!(answer.status, 401);
-    assert_eq!(description(&answer), "the token signature is invalid");
-    assert_eq!(upstream.hits(), 0);
-}
-
-#[tokio::test]
-async fn tokens_longer_than_the_limit_are_malformed_and_huge_heads_are_refused() {
-    let upstream = Upstream::start().await;
-    let tollgate = Harness::new(upstream.addr()).start().await;
-
-    let mut claims = support::claims("alice");
-    claims["pad"] = json!("x".repeat(9000));
-    let long = keys().mint("HS256", &claims);
-    let answer = tollgate.get("/games/1").bearer(&long).send().await;
-    assert_eq!(answer.status, 401);
-    assert_eq!(description(&answer), "the token is not a well-formed JWT");
-
-    let big = format!("X-Big: {}", "a".repeat(500_000));
-    let many: Vec<String> = (0..150).map(|i| format!("X-H{i}: v")).collect();
-    let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    for (case, lines) in [
-        ("a 500 kB header", vec![big.as_str()]),
-        ("150 headers", many),
-    ] {
-        let text = support::raw(tollgate.addr(), &request_head("GET", "/public/x", &lines)).await;
-        assert!(
-            text.starts_with("HTTP/1.1 431"),
-            "{case}: {:?}",
-            text.lines().next()
-        );
-    }
-
-    let answer = tollgate.get("/public/x").send().await;
-    assert_eq!(answer.status, 200, "still serving");
-    assert_eq!(upstream.hits(), 1);
-}
-
 // --- Cache confusion --------------------------------------------------------------
 
 #[tokio::test]
@@ -590,36 +205,6 @@ async fn a_cached_identity_is_not_reused_once_a_reload_reads_roles_elsewhere() {
         ["admin"],
         "header mapping unchanged"
     );
-}
-
-#[tokio::test]
-async fn a_tampered_twin_of_a_cached_token_never_hits_the_cache() {
-    let upstream = Upstream::start().await;
-    let tollgate = Harness::new(upstream.addr()).start().await;
-    let token = player_token();
-    let answer = tollgate.get("/games/1").bearer(&token).send().await;
-    assert_eq!(answer.status, 200);
-
-    let mut rewritten = support::claims("alice");
-    rewritten["roles"] = json!(["admin"]);
-    let (head, rest) = token.split_once('.').expect("segments");
-    let signature = rest.rsplit_once('.').expect("segments").1;
-    let twins = [
-        support::swap_claims(&token, &rewritten),
-        // Same bytes, other spellings of the same base64url.
-        format!(
-            "{head}.{}.{signature}",
-            b64(rewritten.to_string().as_bytes())
-        ),
-        format!("{token}."),
-        format!("{token}="),
-    ];
-    for twin in &twins {
-        let answer = tollgate.get("/admin/x").bearer(twin).send().await;
-        assert_eq!(answer.status, 401, "{twin}");
-    }
-    assert_eq!(tollgate.metric("tollgate_cache_hits_total").await, 0.0);
-    assert_eq!(upstream.hits(), 1);
 }
 
 #[tokio::test]

@@ -39,6 +39,10 @@ pub enum PathError {
     /// A `..` segment would climb above `/`.
     #[error("path climbs above the root")]
     ClimbsAboveRoot,
+    /// A segment ends in `.` or an encoded space (other than `.` and `..`):
+    /// Windows servers strip those, so `/admin./x` would be `/admin/x` there.
+    #[error("path has a segment ending in `.` or a space")]
+    TrailingDot,
 }
 
 impl PathError {
@@ -52,6 +56,7 @@ impl PathError {
             Self::Nul => "nul",
             Self::Parameters => "parameters",
             Self::ClimbsAboveRoot => "climbs_above_root",
+            Self::TrailingDot => "trailing_dot",
         }
     }
 }
@@ -117,6 +122,9 @@ impl<'a> Resolver<'a> {
     /// Adds the segment found at byte `start` of the raw path.
     fn take(&mut self, segment: &str, start: usize, is_last: bool) -> Result<(), PathError> {
         let decoded = decode_segment(segment)?;
+        if is_stripped_by_some_servers(&decoded) {
+            return Err(PathError::TrailingDot);
+        }
         match &*decoded {
             // An empty last segment is the trailing `/` of `/a/`; anywhere
             // else it comes from `//`, which collapses.
@@ -222,6 +230,13 @@ fn decode_segment(segment: &str) -> Result<Cow<'_, str>, PathError> {
     }
     out.push_str(&segment[copied..]);
     Ok(Cow::Owned(out))
+}
+
+/// Says whether a decoded segment ends in a `.` or an encoded space that
+/// Windows path handling would drop, turning it into another name; the
+/// dot segments themselves are resolved instead.
+fn is_stripped_by_some_servers(segment: &str) -> bool {
+    !matches!(segment, "." | "..") && (segment.ends_with('.') || segment.ends_with("%20"))
 }
 
 fn push_escape(out: &mut String, escape: Escape) {

@@ -24,6 +24,8 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// RFC 7239's `Forwarded`, which tollgate does not write.
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// The hop-by-hop headers RFC 2616 section 13.5.1 named, which proxies still
 /// drop though RFC 9110 no longer lists them, plus `proxy-connection`, which
@@ -45,6 +47,18 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// request, and dropping `authorization` would hide the token the decision
 /// was made on from an upstream that checks it again.
 const END_TO_END: [HeaderName; 3] = [HOST, CONTENT_LENGTH, AUTHORIZATION];
+
+/// Headers some frameworks read as the request's real path or method:
+/// `X-Original-URL` and `X-Rewrite-URL` (IIS URL Rewrite, and Symfony
+/// before CVE-2018-14773) and the method overrides. The rules matched the
+/// request line, so the service must not route on anything else.
+const TARGET_OVERRIDES: [HeaderName; 5] = [
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
 
 /// The largest request id kept from a caller, in bytes.
 const MAX_REQUEST_ID_BYTES: usize = 128;
@@ -104,6 +118,28 @@ pub fn scrub_identity(headers: &mut HeaderMap, names: &IdentityHeaderNames) {
     while let Some(name) = headers.keys().find(|name| names.contains(name)).cloned() {
         headers.remove(&name);
     }
+}
+
+/// Removes every header whose name, read as [`fold`] does, is one of
+/// `names`, and that `also` accepts.
+fn remove_spellings(headers: &mut HeaderMap, names: &[HeaderName], also: fn(&[u8]) -> bool) {
+    let matches = |name: &HeaderName| {
+        let name = name.as_str().as_bytes();
+        also(name)
+            && names.iter().any(|known| {
+                let known = known.as_str().as_bytes();
+                known.len() == name.len() && known.iter().zip(name).all(|(&k, &n)| k == fold(n))
+            })
+    };
+    while let Some(name) = headers.keys().find(|name| matches(name)).cloned() {
+        headers.remove(&name);
+    }
+}
+
+/// Removes the headers that would let the service route on another path
+/// or method than the one the rules matched, in every spelling.
+pub fn remove_target_overrides(headers: &mut HeaderMap) {
+    remove_spellings(headers, &TARGET_OVERRIDES, |_| true);
 }
 
 // --- Hop-by-hop headers --------------------------------------------------------
@@ -173,7 +209,8 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 
 /// Appends the client IP to `X-Forwarded-For` (joining several existing
 /// headers into one value), and sets `X-Forwarded-Proto` and
-/// `X-Forwarded-Host`, replacing any the client sent.
+/// `X-Forwarded-Host`, replacing any the client sent; a client's
+/// `Forwarded`, and `X-Forwarded-*` spelled with `_`, are removed.
 ///
 /// `host` is the request's `Host` header, or for HTTP/2 the URI authority;
 /// the caller picks it.
@@ -192,6 +229,7 @@ pub fn set_forwarding(
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
+    remove_forwarding_lookalikes(headers);
     let forwarded_for = append_forwarded_for(headers, client);
     headers.insert(X_FORWARDED_FOR, forwarded_for);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
@@ -199,6 +237,18 @@ pub fn set_forwarding(
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
         None => headers.remove(X_FORWARDED_HOST),
     };
+}
+
+/// Removes a caller's `Forwarded` and any `X-Forwarded-*` spelled with `_`.
+///
+/// An upstream that reads RFC 7239 `Forwarded`, or a CGI-style server that
+/// reads `X_Forwarded_Proto` as `X-Forwarded-Proto` (RFC 3875 section
+/// 4.1.18), would otherwise take the caller's word for its address, scheme
+/// or host over what tollgate sets.
+fn remove_forwarding_lookalikes(headers: &mut HeaderMap) {
+    headers.remove(FORWARDED);
+    let forwarding = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST];
+    remove_spellings(headers, &forwarding, |name| name.contains(&b'_'));
 }
 
 /// Joins the existing `X-Forwarded-For` values and the client into one value.

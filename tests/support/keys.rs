@@ -137,6 +137,29 @@ impl TestKeys {
         public.modulus().big_endian_without_leading_zero().to_vec()
     }
 
+    /// The RSA public key of the JWKS as DER: `"pkcs1"` (RSAPublicKey) or
+    /// `"spki"` (SubjectPublicKeyInfo), the bytes a confused verifier might
+    /// read from a PEM file and use as an HMAC secret.
+    pub fn rsa_public_der(&self, form: &str) -> Vec<u8> {
+        use aws_lc_rs::encoding::AsDer;
+        let public = self.rsa.public_key();
+        match form {
+            "pkcs1" => public.as_ref().to_vec(),
+            "spki" => public.as_der().expect("spki").as_ref().to_vec(),
+            other => panic!("no DER form {other}"),
+        }
+    }
+
+    /// The uncompressed SEC1 point of the P-256 key in the JWKS.
+    pub fn ec256_point(&self) -> Vec<u8> {
+        self.ec256.public_key().as_ref().to_vec()
+    }
+
+    /// The raw 32-byte public key of the Ed25519 key in the JWKS.
+    pub fn ed_public(&self) -> Vec<u8> {
+        self.ed.public_key().as_ref().to_vec()
+    }
+
     /// The public half of the RSA key that is not in the JWKS, as a JWK.
     pub fn other_rsa_jwk(&self, kid: Option<&str>) -> Value {
         let public = self.other_rsa.public_key();

@@ -4,8 +4,8 @@ use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, TE, UPGRADE}
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{
-    IdentityHeaderNames, X_REQUEST_ID, remove_hop_by_hop, request_id, scrub_identity,
-    set_forwarding, trace_id, websocket_upgrade,
+    IdentityHeaderNames, X_REQUEST_ID, remove_hop_by_hop, remove_target_overrides, request_id,
+    scrub_identity, set_forwarding, trace_id, websocket_upgrade,
 };
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
@@ -257,6 +257,44 @@ fn a_connection_token_containing_upgrade_is_not_upgrade() {
 }
 
 // --- Forwarding headers --------------------------------------------------------
+
+#[test]
+fn a_client_forwarded_and_underscore_spellings_are_removed() {
+    let mut headers = map(&[
+        ("forwarded", "for=203.0.113.1;proto=https"),
+        ("x_forwarded_proto", "https"),
+        ("x-forwarded_for", "203.0.113.1"),
+        ("x_forwarded_host", "admin.internal"),
+        ("x_forwarded_by", "kept"),
+    ]);
+    set_forwarding(&mut headers, CLIENT, "http", None);
+    for name in [
+        "forwarded",
+        "x_forwarded_proto",
+        "x-forwarded_for",
+        "x_forwarded_host",
+    ] {
+        assert!(values(&headers, name).is_empty(), "{name}");
+    }
+    assert_eq!(values(&headers, "x_forwarded_by"), ["kept"]);
+    assert_eq!(values(&headers, "x-forwarded-for"), ["192.0.2.7"]);
+    assert_eq!(values(&headers, "x-forwarded-proto"), ["http"]);
+}
+
+#[test]
+fn path_and_method_overrides_are_removed_in_every_spelling() {
+    let mut headers = map(&[
+        ("x-original-url", "/admin/x"),
+        ("X_Rewrite_URL", "/admin/x"),
+        ("x-http-method-override", "DELETE"),
+        ("x_http_method", "DELETE"),
+        ("x-method-override", "DELETE"),
+        ("x-original-host", "kept"),
+    ]);
+    remove_target_overrides(&mut headers);
+    let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+    assert_eq!(left, ["x-original-host"]);
+}
 
 #[test]
 fn the_client_is_appended_to_a_single_forwarded_for() {
