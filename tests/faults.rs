@@ -533,3 +533,49 @@ async fn after_sigterm_new_connections_are_refused_while_forwarded_requests_fini
         .expect("terminate task");
     assert_eq!(output.code(), Some(0), "stderr: {}", output.stderr);
 }
+
+/// Over HTTP/2 many requests share one downstream connection, so a reset
+/// mid-body must end only its own stream: a slow body on the same
+/// connection still arrives whole, and the connection takes new requests.
+#[tokio::test]
+async fn an_upstream_reset_mid_body_ends_only_its_own_http2_stream() {
+    let upstream = FaultyUpstream::start().await;
+    let tollgate = in_front_of(&upstream).await;
+    let stream = TcpStream::connect(tollgate.addr()).await.expect("connect");
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(connection);
+    let get = |path: &str| {
+        let mut sender = sender.clone();
+        let request = http::Request::get(format!("http://{}{path}", tollgate.addr()))
+            .header("authorization", format!("Bearer {}", token()))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("valid request");
+        async move {
+            let response = sender.send_request(request).await.expect("response head");
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await;
+            (status, body.map(|body| body.to_bytes()))
+        }
+    };
+
+    let (reset, slow) = tokio::join!(get("/api/reset-mid-body"), get("/api/slow-body"));
+    assert_eq!(reset.0, StatusCode::OK);
+    assert!(
+        reset.1.is_err(),
+        "the cut body ended cleanly: {:?}",
+        reset.1
+    );
+    assert_eq!(slow.0, StatusCode::OK);
+    let slow_body = slow.1.expect("the slow body arrives whole");
+    assert_eq!(slow_body, faulty::SLOW_BODY.concat().as_bytes());
+
+    let (status, body) = get("/api/games").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.expect("a whole body"), faulty::NORMAL_BODY.as_bytes());
+    tollgate.shutdown().await;
+}
