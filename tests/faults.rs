@@ -579,3 +579,38 @@ async fn an_upstream_reset_mid_body_ends_only_its_own_http2_stream() {
     assert_eq!(body.expect("a whole body"), faulty::NORMAL_BODY.as_bytes());
     tollgate.shutdown().await;
 }
+
+/// Regression: every message for the operator went through `eprintln!`,
+/// which panics when stderr cannot be written, so a bad config on a full
+/// disk exited 101 (a panic) instead of the documented 2.
+#[test]
+fn a_bad_config_exits_2_even_when_stderr_cannot_be_written() {
+    for subcommand in ["run", "check"] {
+        let mut command = binary::command();
+        command
+            .args([subcommand, "--config", "no/such/tollgate.toml"])
+            .stdout(dev_full())
+            .stderr(dev_full());
+        let status = command.status().expect("run tollgate");
+        assert_eq!(status.code(), Some(2), "tollgate {subcommand}: {status}");
+    }
+}
+
+/// Likewise for `check` on a valid config: its summary cannot be written
+/// to a full stdout, but the verdict is the exit code, 0.
+#[test]
+fn check_exits_0_on_a_valid_config_even_when_stdout_cannot_be_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = binary::config("faults-test", "http://127.0.0.1:1");
+    let path = binary::write_config(dir.path(), "tollgate.toml", &config);
+    let status = binary::command()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env(SECRET_ENV, keys().secret_text())
+        .stdout(dev_full())
+        .stderr(dev_full())
+        .status()
+        .expect("run tollgate");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
