@@ -1,5 +1,6 @@
 //! The `tollgate` command: run, check, inspect, demo.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("tollgate: cannot start the async runtime: {error}");
+            complain(format_args!("cannot start the async runtime: {error}"));
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
@@ -115,14 +116,14 @@ async fn run(path: PathBuf) -> ExitCode {
     let settings = match config::from_file(&path) {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("tollgate: {error}");
+            complain(format_args!("{error}"));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     if let Err(error) =
         tollgate::telemetry::log::init(&settings.service, &settings.log.level, std::io::stdout)
     {
-        eprintln!("tollgate: {error}");
+        complain(format_args!("{error}"));
         return ExitCode::from(EXIT_CONFIG);
     }
     let version = env!("CARGO_PKG_VERSION");
@@ -133,12 +134,12 @@ async fn run(path: PathBuf) -> ExitCode {
         Ok(running) => running,
         Err(error @ tollgate::StartError::Keys(_)) => {
             tracing::error!(error = %error, "cannot load keys");
-            eprintln!("tollgate: {error}");
+            complain(format_args!("{error}"));
             return ExitCode::from(EXIT_CONFIG);
         }
         Err(error) => {
             tracing::error!(error = %error, "cannot start");
-            eprintln!("tollgate: {error}");
+            complain(format_args!("{error}"));
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
@@ -185,11 +186,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn check(path: &std::path::Path) -> ExitCode {
     match tollgate::app::check(path, &|name| std::env::var(name).ok()) {
         Ok(summary) => {
-            print!("{summary}");
+            show(format_args!("{summary}"));
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("tollgate: {error}");
+            complain(format_args!("{error}"));
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -200,7 +201,7 @@ fn check(path: &std::path::Path) -> ExitCode {
 async fn inspect(path: &std::path::Path, request: RequestLine, token: Option<String>) -> ExitCode {
     match judge(path, request, token.as_deref()).await {
         Ok(report) => {
-            print!("{report}");
+            show(format_args!("{report}"));
             if report.is_allowed() {
                 ExitCode::SUCCESS
             } else {
@@ -208,7 +209,7 @@ async fn inspect(path: &std::path::Path, request: RequestLine, token: Option<Str
             }
         }
         Err(error) => {
-            eprintln!("tollgate: {error}");
+            complain(format_args!("{error}"));
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -224,7 +225,9 @@ async fn judge(
     // Without this hint, a forgotten token looks like a hang.
     let from_stdin = token.is_none_or(|token| token == "-");
     if from_stdin && std::io::stdin().is_terminal() {
-        eprintln!("tollgate: reading the token from stdin (end with Ctrl-D)");
+        complain(format_args!(
+            "reading the token from stdin (end with Ctrl-D)"
+        ));
     }
     let token = tollgate::inspect::read_token(token, std::io::stdin().lock())?;
     let env = |name: &str| std::env::var(name).ok();
@@ -235,12 +238,27 @@ async fn health(url: &http::Uri) -> ExitCode {
     match tollgate::admin::probe(url).await {
         Ok(status) if status == http::StatusCode::OK => ExitCode::SUCCESS,
         Ok(status) => {
-            eprintln!("tollgate: {url} answered {status}");
+            complain(format_args!("{url} answered {status}"));
             ExitCode::from(EXIT_RUNTIME)
         }
         Err(error) => {
-            eprintln!("tollgate: {url}: {error}");
+            complain(format_args!("{url}: {error}"));
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// Writes one line for the operator on stderr.
+///
+/// Unlike `eprintln!`, which panics when stderr cannot be written (a full
+/// disk, a closed pipe), a failed write is ignored here, so the exit code
+/// stays the documented one instead of a panic's 101.
+fn complain(message: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "tollgate: {message}");
+}
+
+/// Writes a command's output on stdout; like [`complain`], a failed write
+/// is ignored rather than turned into a panic.
+fn show(output: std::fmt::Arguments<'_>) {
+    let _ = write!(std::io::stdout(), "{output}");
 }

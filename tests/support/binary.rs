@@ -364,3 +364,111 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Answer
 pub async fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
     send(Method::GET, url, headers).await
 }
+
+// --- Blind ---
+
+/// A `tollgate run` child whose stdout and stderr go to files the test
+/// chooses (`/dev/full`, say) rather than pipes, so its addresses are found
+/// from the sockets it listens on instead of its log.
+pub struct Blind {
+    child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Blind {
+    /// Writes `config` to a temporary file and runs `tollgate run` on it
+    /// with `env` added and its output sent to `stdout` and `stderr`.
+    pub fn start(
+        config: &str,
+        env: &[(&str, &str)],
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    ) -> Blind {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_config(dir.path(), "tollgate.toml", config);
+        let mut command = command();
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .envs(env.iter().copied())
+            .stdout(stdout)
+            .stderr(stderr);
+        let child = ChildGuard(command.spawn().expect("start tollgate"));
+        Blind { child, _dir: dir }
+    }
+
+    /// Waits (bounded) until the child listens on two TCP ports, the proxy
+    /// and the admin listener, and returns them in no particular order.
+    /// Panics if the child exits first, with its exit status.
+    pub fn wait_listening(&mut self) -> Vec<SocketAddr> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("poll the child") {
+                panic!("tollgate exited before listening: {status}");
+            }
+            let ports = listening_ports(self.child.id());
+            if ports.len() >= 2 {
+                return ports;
+            }
+            assert!(Instant::now() < deadline, "tollgate never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal by name (`"HUP"`, say) and returns at once.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Whether the child is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.0.try_wait().expect("poll the child").is_none()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        self.child.wait_within(DEADLINE)
+    }
+}
+
+/// Lists the 127.0.0.1 TCP ports process `pid` listens on, from the socket
+/// inodes among its open files and the kernel's TCP table (Linux only).
+pub fn listening_ports(pid: u32) -> Vec<SocketAddr> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let inodes: Vec<String> = entries
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is field 1 ("0100007F:1F90"), st field 3 ("0A"
+            // is LISTEN), inode field 9.
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            if *state != "0A" || !inodes.iter().any(|own| own == inode) {
+                return None;
+            }
+            let port = u16::from_str_radix(local.split(':').nth(1)?, 16).ok()?;
+            Some(SocketAddr::from(([127, 0, 0, 1], port)))
+        })
+        .collect()
+}

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod binary;
+pub mod faulty;
 pub mod h2wire;
 pub mod jwks_server;
 pub mod keys;
