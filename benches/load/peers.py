@@ -52,7 +52,8 @@ class Running:
 
     @property
     def pid(self):
-        return self.proc.pid
+        """Returns the pid charged for CPU; None for the direct row."""
+        return self.proc.pid if self.proc is not None else None
 
     def log_bytes(self):
         try:

@@ -29,7 +29,7 @@ CACHED_CONFIGS = [DIRECT, NGINX, HAPROXY, *HAPROXY_JWT.values(), *ENVOY_JWT.valu
 # Tokens per distinct-token pool: more than one run sends, so no token repeats
 # within a proxy process (wrap-arounds are counted and flagged if not).
 POOL_QUICK = 60_000
-POOL_FULL = 400_000
+POOL_FULL = 250_000
 H2_CONNS, H2_STREAMS = 8, 8
 SCALING_CONNS = (1, 10, 100, 1000, 10000)
 

@@ -17,6 +17,7 @@ describes the method and the peers' settings.
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,6 +47,9 @@ def parse_args(argv):
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/tollgate-load"),
                         help="configs, keys and token pools (kept between runs)")
     parser.add_argument("--only", help="run only configurations whose name contains this")
+    parser.add_argument("--scenarios",
+                        help="comma-separated subset of: cached, distinct, refusal, open-loop, "
+                        "http2, scaling")
     parser.add_argument("--no-install", action="store_true", help="never apt/pip/cargo install")
     parser.add_argument("--no-build", action="store_true",
                         help="use the tollgate binary already built")
@@ -74,6 +78,7 @@ def main(argv=None):
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
     try:
@@ -81,7 +86,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         return 130
-    except (BenchError, subprocess.CalledProcessError) as error:
+    except (BenchError, OSError, subprocess.CalledProcessError) as error:
         log(f"error: {error}")
         return 1
     finally:
@@ -93,8 +98,13 @@ def session(args, procs):
         ensure_tools(log)
     limit = raise_fd_limit()
     log(f"open files limit: {limit}")
-    binary = str(Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"),
-                      "release", "tollgate")) if args.no_build else build_tollgate()
+    built = str(Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"),
+                     "release", "tollgate")) if args.no_build else build_tollgate()
+    # A copy, so a rebuild in a shared target directory cannot swap the
+    # binary halfway through the session.
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    binary = str(args.workdir / "tollgate")
+    shutil.copy2(built, binary)
 
     # Imported here: tokens needs `cryptography`, which ensure_tools installs.
     import plan as planning
@@ -102,7 +112,6 @@ def session(args, procs):
     from report import render_report
     from tokens import Keys
 
-    args.workdir.mkdir(parents=True, exist_ok=True)
     keys = Keys(args.workdir / "keys")
     bench = Bench(args.workdir, procs, keys, binary, log)
     upstream = bench.start_upstream()
@@ -112,6 +121,9 @@ def session(args, procs):
     cases = planning.cases(args.quick, keys, args.workdir / "pools", bench.max_conns, log)
     if args.only:
         cases = [c for c in cases if args.only in c.config.name]
+    if args.scenarios:
+        wanted = set(args.scenarios.split(","))
+        cases = [c for c in cases if c.scenario in wanted]
     log(f"{len(cases)} measurements per repetition, {args.reps} repetitions, {seconds:g} s each")
 
     args.nofile = bench.nofile
