@@ -46,9 +46,16 @@ def ensure_tools(log):
         log(f"installing PyPI wheels: {' '.join(wheels)}")
         run_checked([sys.executable, "-m", "pip", "install", "-q", *wheels])
     if not find_tool("oha"):
+        if not find_tool("pkg-config") or not Path("/usr/include/openssl/ssl.h").exists():
+            log("installing Debian packages for oha's build: pkg-config libssl-dev")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            run_checked(["apt-get", "update", "-qq"], env=env)
+            run_checked(["apt-get", "install", "-y", "-qq", "pkg-config", "libssl-dev"], env=env)
         log("installing oha (open-loop load generator) with cargo install --locked")
-        # Plain HTTP is all it needs here; without TLS it builds in far less time.
-        run_checked(["cargo", "install", "--locked", "--no-default-features", "oha"])
+        # Plain HTTP is all it needs, but oha needs one TLS backend to
+        # compile: the system OpenSSL builds far faster than aws-lc.
+        run_checked(["cargo", "install", "--locked", "--no-default-features",
+                     "--features", "native-tls", "oha"])
 
 
 def has_module(name):
