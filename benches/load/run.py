@@ -36,6 +36,10 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _us(value):
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -52,7 +56,10 @@ def parse_args(argv):
                         "http2, scaling")
     parser.add_argument("--no-install", action="store_true", help="never apt/pip/cargo install")
     parser.add_argument("--no-build", action="store_true",
-                        help="use the tollgate binary already built")
+                        help="use the tollgate binary already built (see --tollgate)")
+    parser.add_argument("--tollgate", type=Path,
+                        help="with --no-build: the binary to measure (default: "
+                        "$CARGO_TARGET_DIR/release/tollgate)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -98,8 +105,11 @@ def session(args, procs):
         ensure_tools(log)
     limit = raise_fd_limit()
     log(f"open files limit: {limit}")
-    built = str(Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"),
-                     "release", "tollgate")) if args.no_build else build_tollgate()
+    if args.no_build:
+        built = str(args.tollgate or Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"),
+                                          "release", "tollgate"))
+    else:
+        built = build_tollgate()
     # A copy, so a rebuild in a shared target directory cannot swap the
     # binary halfway through the session.
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +140,10 @@ def session(args, procs):
     args.versions = versions(binary)
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                             capture_output=True, text=True)
-    args.versions["tollgate commit"] = commit.stdout.strip() or "?"
+    # Only a binary built here is known to come from this checkout.
+    args.versions["tollgate commit"] = (
+        f"unknown (--no-build: {built})" if args.no_build else commit.stdout.strip() or "?"
+    )
     samples = defaultdict(list)
     started = time.monotonic()
     for rep in range(1, args.reps + 1):
@@ -139,7 +152,7 @@ def session(args, procs):
             samples[case.key].append(sample)
             log(f"rep {rep}/{args.reps} [{index}/{len(cases)}] {case.label}: "
                 f"{sample.rps:,.0f} req/s p99 {sample.p99_ms:.2f} ms "
-                f"cpu {sample.cpu_us_per_req or 0:.1f} us/req bad {sample.bad_status}")
+                f"cpu {_us(sample.cpu_us_per_req)} us/req bad {sample.bad_status}")
     log(f"measured in {time.monotonic() - started:.0f} s")
 
     text = render_report(cases, samples, args, seconds)
