@@ -128,12 +128,14 @@ def session(args, procs):
     log(f"upstream nginx (1 worker) on 127.0.0.1:{upstream.port}, h2c on {upstream.h2_port}")
 
     seconds = args.seconds or (2 if args.quick else 10)
-    cases = planning.cases(args.quick, keys, args.workdir / "pools", bench.max_conns, log)
+    wanted = args.scenarios.split(",") if args.scenarios else planning.ALL_SCENARIOS
+    unknown = set(wanted) - set(planning.ALL_SCENARIOS)
+    if unknown:
+        raise BenchError(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    cases = planning.cases(args.quick, keys, args.workdir / "pools", bench.max_conns, log,
+                           wanted)
     if args.only:
         cases = [c for c in cases if args.only in c.config.name]
-    if args.scenarios:
-        wanted = set(args.scenarios.split(","))
-        cases = [c for c in cases if c.scenario in wanted]
     log(f"{len(cases)} measurements per repetition, {args.reps} repetitions, {seconds:g} s each")
 
     args.nofile = bench.nofile
