@@ -1,0 +1,159 @@
+"""Which measurements a session makes, and how one measurement goes.
+
+A case is one (scenario, configuration, load) triple. Every case is run
+once per repetition, in the same order, so slow drift on a busy machine
+spreads over all rows instead of landing on one peer.
+"""
+
+from dataclasses import dataclass
+
+from measure import Load, run_load, status_of
+from peers import Config
+from procs import BenchError
+from tokens import pool, refusal_tokens
+
+DIRECT = Config("direct", "direct")
+NGINX = Config("nginx", "nginx")
+HAPROXY = Config("haproxy", "haproxy")
+HAPROXY_JWT = {a: Config(f"haproxy-jwt-{a}", "haproxy", a) for a in ("HS256", "RS256", "ES256")}
+ENVOY_JWT = {a: Config(f"envoy-jwt-{a}", "envoy", a) for a in ("HS256", "RS256", "ES256")}
+ENVOY_RS256_CACHE = Config("envoy-jwt-RS256-cache", "envoy", "RS256", jwt_cache=True)
+TOLLGATE = {a: Config(f"tollgate-{a}", "tollgate", a) for a in ("HS256", "RS256", "ES256", "EdDSA")}
+# Refusal floods: HS256 for the signed-but-refused tokens, RS256 keys for
+# the random-kid tokens, in one tollgate.
+TOLLGATE_REFUSE = Config("tollgate-HS256+RS256", "tollgate", "HS256+RS256")
+
+CACHED_CONFIGS = [DIRECT, NGINX, HAPROXY, *HAPROXY_JWT.values(), *ENVOY_JWT.values(),
+                  ENVOY_RS256_CACHE, *TOLLGATE.values()]
+
+# Tokens per distinct-token pool: more than one run sends, so no token repeats
+# within a proxy process (wrap-arounds are counted and flagged if not).
+POOL_QUICK = 60_000
+POOL_FULL = 250_000
+H2_CONNS, H2_STREAMS = 8, 8
+SCALING_CONNS = (1, 10, 100, 1000, 10000)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table."""
+
+    scenario: str
+    config: Config
+    load: Load
+    variant: str = ""
+
+    @property
+    def key(self):
+        return (self.scenario, self.config.name, self.variant, self.load.conns, self.load.rate)
+
+    @property
+    def label(self):
+        extra = f" {self.variant}" if self.variant else ""
+        return f"{self.scenario}{extra} {self.config.name} c={self.load.conns}"
+
+
+ALL_SCENARIOS = ("cached", "distinct", "refusal", "open-loop", "http2", "scaling")
+
+
+def cases(quick, keys, pool_dir, max_conns, log, scenarios=ALL_SCENARIOS):
+    """Returns the session's cases, in the order each repetition runs them.
+
+    Only the scenarios named are planned, so a subset does not mint the
+    token pools it would not use.
+    """
+    valid = {a: keys.token(a) for a in ("HS256", "RS256", "ES256", "EdDSA")}
+
+    def token_for(config):
+        return valid[config.alg] if config.validates else valid["HS256"]
+
+    out = []
+    for conns in () if "cached" not in scenarios else (64,) if quick else (64, 256):
+        out += [Case("cached", c, Load("wrk", conns, token=token_for(c)))
+                for c in CACHED_CONFIGS]
+
+    pool_size = POOL_QUICK if quick else POOL_FULL
+    distinct = [*HAPROXY_JWT.values(), *TOLLGATE.values()]
+    if not quick:
+        distinct[3:3] = ENVOY_JWT.values()
+    for config in distinct if "distinct" in scenarios else ():
+        tokens = pool(keys, pool_dir, config.alg, pool_size, log=log)
+        out.append(Case("distinct", config, Load("wrk", 64, pool=tokens)))
+
+    if "refusal" in scenarios:
+        for variant, token in refusal_tokens(keys).items():
+            out.append(Case("refusal", TOLLGATE_REFUSE,
+                            Load("wrk", 64, token=token, expect=401), variant))
+        kid_pool = pool(keys, pool_dir, "RS256", pool_size, random_kid=True, log=log)
+        out.append(Case("refusal", TOLLGATE_REFUSE,
+                        Load("wrk", 64, pool=kid_pool, expect=401), "random-kid"))
+
+    for rate in () if "open-loop" not in scenarios else (5000,) if quick else (5000, 20000):
+        for config in (DIRECT, NGINX, TOLLGATE["HS256"], TOLLGATE["ES256"]):
+            out.append(Case("open-loop", config,
+                            Load("oha", 64, token=token_for(config), rate=rate)))
+
+    for config in (DIRECT, NGINX, TOLLGATE["HS256"]) if "http2" in scenarios else ():
+        out.append(Case("http2", config, Load("h2load", H2_CONNS, token=token_for(config),
+                                              streams=H2_STREAMS)))
+
+    if not quick and "scaling" in scenarios:
+        for conns in SCALING_CONNS:
+            if conns > max_conns:
+                # A proxied connection may hold two descriptors (downstream
+                # and upstream); past the limit we would measure EMFILE.
+                log(f"scaling: skipping {conns} connections: open-files limit allows "
+                    f"{max_conns} proxied connections (raise the hard limit)")
+                continue
+            for config in (DIRECT, NGINX, TOLLGATE["HS256"]):
+                out.append(Case("scaling", config, Load("wrk", conns, token=token_for(config))))
+    return out
+
+
+def measure(bench, case, seconds, quick):
+    """Starts the case's server, checks it, warms it, measures, stops it."""
+    running = bench.start(case.config)
+    try:
+        check(bench, case, running)
+        http2 = case.load.tool == "h2load"
+        port = running.h2_port if http2 else running.port
+        if case.load.pool is None:
+            # Fills the cache and the upstream pool; not counted.
+            warm = Load("wrk", min(case.load.conns, 256), token=case.load.token,
+                        expect=case.load.expect)
+            run_load(warm, running.port, 1)
+        sample = run_load(case.load, port, seconds, cpu_pid=running.pid)
+        if running.log_path is not None and running.log_bytes() == 0:
+            raise BenchError(f"{case.config.name}: the access log stayed empty")
+        return sample
+    finally:
+        bench.stop(running)
+
+
+def check(bench, case, running):
+    """Refuses to measure a server that does not answer as its row claims.
+
+    Every configuration must pass a fresh valid token (200); one that
+    validates must also refuse no token, a bad signature and an expired
+    token (401), so a proxy that lets everything through cannot pass as
+    a validating one.
+    """
+    config = case.config
+    alg = config.alg.split("+")[0] if config.validates else "HS256"
+    keys = bench.keys
+    http2 = case.load.tool == "h2load"
+    port = running.h2_port if http2 else running.port
+    expectations = [("valid token", keys.token(alg), 200)]
+    if config.validates:
+        good = keys.token(alg)
+        head, body, sig = good.split(".")
+        forged = f"{head}.{body}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}"
+        expectations += [
+            ("no token", None, 401),
+            ("bad signature", forged, 401),
+            ("expired token", keys.token(alg, lifetime=-3600), 401),
+        ]
+    for what, token, wanted in expectations:
+        got = status_of(port, token, http2=http2)
+        if got != wanted:
+            raise BenchError(f"{config.name}: {what} got {got}, expected {wanted}")
