@@ -29,6 +29,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Returns the heap bytes the identity holds, for the cache's weight.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let text = |text: &Option<Box<str>>| text.as_ref().map_or(0, |text| text.len());
+        let roles: usize = self.roles.iter().map(|role| role.len() + 16).sum();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 64)
+            .sum();
+        std::mem::size_of::<Self>() + text(&self.subject) + text(&self.jti) + roles + headers
+    }
+
     /// Builds an identity from verified claims.
     pub fn from_claims(
         provider_at: usize,
