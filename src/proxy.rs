@@ -9,6 +9,7 @@ pub mod rate;
 pub mod respond;
 pub mod server;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -100,8 +101,11 @@ struct Exchange {
     request_id: HeaderValue,
     started: Instant,
     method: Method,
-    /// The normalised path once routing succeeded, the raw one before.
-    path: String,
+    /// The request's URI as it arrived (a cheap clone: shared bytes).
+    uri: http::Uri,
+    /// The normalised path when it differs from the raw one; usually it
+    /// does not, and then nothing is copied.
+    normalized: Option<String>,
     /// The rule's position in the snapshot, once one was picked.
     rule: Option<usize>,
     /// `ok`, the refusal reason, or `-` when no token was needed.
@@ -112,6 +116,14 @@ struct Exchange {
     /// The W3C trace id of the caller's `traceparent`, when it sent a
     /// well-formed one, so that logs join the caller's trace.
     trace_id: Option<HeaderValue>,
+}
+
+impl Exchange {
+    /// Returns the normalised path once routing succeeded, the raw one
+    /// before.
+    fn path(&self) -> &str {
+        self.normalized.as_deref().unwrap_or(self.uri.path())
+    }
 }
 
 impl Proxy {
@@ -141,7 +153,8 @@ impl Proxy {
             request_id: headers::request_id(request.headers()),
             started: Instant::now(),
             method: request.method().clone(),
-            path: String::new(),
+            uri: request.uri().clone(),
+            normalized: None,
             rule: None,
             verdict: "-",
             identity: None,
@@ -181,20 +194,19 @@ impl Proxy {
 
         if let Some(fault) = request_fault(&request, &snapshot.settings.limits) {
             tracing::debug!(fault = ?fault, "request refused before routing");
-            exchange.path = request.uri().path().to_owned();
             return respond::respond(Refusal::BadRequest(fault), snapshot);
         }
 
         // Route on the normalised path; the query never takes part.
-        exchange.path = match auth::path::normalize(request.uri().path()) {
-            Ok(path) => path.into_owned(),
+        match auth::path::normalize(request.uri().path()) {
+            Ok(Cow::Borrowed(_)) => {}
+            Ok(Cow::Owned(path)) => exchange.normalized = Some(path),
             Err(error) => {
                 tracing::debug!(error = %error, "request path refused");
-                exchange.path = request.uri().path().to_owned();
                 return respond::respond(Refusal::BadPath(error), snapshot);
             }
-        };
-        let (at, rule) = snapshot.rules.find_at(request.method(), &exchange.path);
+        }
+        let (at, rule) = snapshot.rules.find_at(request.method(), exchange.path());
         exchange.rule = Some(at);
         if let RuleTarget::AccountStore = rule.target {
             let limits = &snapshot.settings.limits;
@@ -356,7 +368,8 @@ impl Proxy {
             .get::<TransportKind>()
             .copied()
             .unwrap_or(TransportKind::Plain);
-        let Some(uri) = forward::target_uri(base, &exchange.path, request.uri().query()) else {
+        let normalized = exchange.normalized.as_deref();
+        let Some(uri) = forward::target_uri(base, request.uri(), normalized) else {
             let refusal = Refusal::BadPath(auth::path::PathError::NotAbsolute);
             return respond::respond(refusal, snapshot);
         };
@@ -443,7 +456,7 @@ impl Proxy {
             request_id = exchange.request_id.to_str().unwrap_or("-"),
             user_id = exchange.identity.as_ref().and_then(|id| id.subject.as_deref()),
             http.method = %exchange.method,
-            http.path = exchange.path,
+            http.path = exchange.path(),
             http.status = response.status().as_u16(),
             // Microsecond precision: more digits are noise, not data.
             duration_ms = elapsed.as_micros() as f64 / 1000.0,

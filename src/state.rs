@@ -242,7 +242,7 @@ impl State {
         env: &dyn Fn(&str) -> Option<String>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, KeyError> {
-        let cache = TokenCache::new(settings.cache.capacity);
+        let cache = TokenCache::new(settings.cache.capacity, settings.cache.max_bytes);
         let remotes = RemoteSet::default().rebuild(&settings.providers, &metrics)?;
         let snapshot = Snapshot::build(settings, 1, env, &metrics, &remotes)?;
         metrics.keyset_generation.set(1.0);

@@ -5,17 +5,47 @@
 //! collide, and the cache would then hand one caller another's identity.
 //! Each entry carries the instant it must die (the token's `exp` plus the
 //! leeway) and the snapshot generation it was made under.
+//!
+//! The cache is bounded by bytes as well as by count: tokens are chosen by
+//! callers and may be kilobytes long, so a count alone would not bound
+//! memory. Each entry weighs what it holds (see [`EntryWeight`]).
 
 use std::sync::Arc;
 
+use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
 use super::Identity;
 
+/// What one entry costs beyond its token text and identity: the map slot,
+/// the `Arc` and `Box` headers, the allocator's bookkeeping. An estimate,
+/// measured with benches/memory.py (RSS per cached token).
+const ENTRY_OVERHEAD_BYTES: u64 = 160;
+
+// XXX: an entry is ~1 KiB of RSS (100k tokens: 114 MiB, target 100); one
+// allocation per entry for token, subject, roles and values would fix it.
+
 /// Holds tokens that verified, with the identity each produced.
 pub struct TokenCache {
-    /// `None` when the cache is configured off (capacity 0).
-    entries: Option<Cache<Box<str>, Entry>>,
+    /// `None` when the cache is configured off (capacity or bytes 0).
+    entries: Option<Cache<Box<str>, Entry, EntryWeight>>,
+}
+
+/// Weighs an entry in bytes, but never less than `floor`.
+///
+/// The floor is `max_bytes / capacity`, so that the one weight limit
+/// quick_cache knows enforces both: the weights sum to at most `max_bytes`,
+/// hence the bytes do, and no more than `capacity` entries fit.
+#[derive(Clone)]
+struct EntryWeight {
+    floor: u64,
+}
+
+impl Weighter<Box<str>, Entry> for EntryWeight {
+    fn weight(&self, token: &Box<str>, entry: &Entry) -> u64 {
+        let bytes = ENTRY_OVERHEAD_BYTES + token.len() as u64 + entry.identity.heap_bytes() as u64;
+        bytes.max(self.floor)
+    }
 }
 
 #[derive(Clone)]
@@ -38,9 +68,13 @@ pub enum CacheLookup {
 }
 
 impl TokenCache {
-    /// Builds a cache holding at most `capacity` tokens (0 turns it off).
-    pub fn new(capacity: usize) -> Self {
-        let entries = (capacity > 0).then(|| Cache::new(capacity));
+    /// Builds a cache holding at most `capacity` tokens and about
+    /// `max_bytes` bytes of tokens and identities (either 0 turns it off).
+    pub fn new(capacity: usize, max_bytes: u64) -> Self {
+        let entries = (capacity > 0 && max_bytes > 0).then(|| {
+            let floor = max_bytes.div_ceil(capacity as u64);
+            Cache::with_weighter(capacity, max_bytes, EntryWeight { floor })
+        });
         TokenCache { entries }
     }
 
@@ -80,6 +114,12 @@ impl TokenCache {
         self.entries.as_ref().map_or(0, Cache::len)
     }
 
+    /// Returns the bytes the held tokens weigh, as [`EntryWeight`] counts
+    /// them.
+    pub fn weight(&self) -> u64 {
+        self.entries.as_ref().map_or(0, Cache::weight)
+    }
+
     /// Says whether no token is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -103,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_hit_returns_the_identity_first_verified() {
-        let cache = TokenCache::new(10);
+        let cache = TokenCache::new(10, 1 << 20);
         let first = identity("alice");
         cache.insert("t", first.clone(), 100.0, 1);
         match cache.get("t", 1, 50.0) {
@@ -114,7 +154,7 @@ mod tests {
 
     #[test]
     fn an_entry_dies_at_its_expiry() {
-        let cache = TokenCache::new(10);
+        let cache = TokenCache::new(10, 1 << 20);
         cache.insert("t", identity("alice"), 100.0, 1);
         assert!(matches!(cache.get("t", 1, 100.0), CacheLookup::Expired(0)));
         assert!(matches!(cache.get("t", 1, 50.0), CacheLookup::Miss));
@@ -122,16 +162,42 @@ mod tests {
 
     #[test]
     fn an_entry_from_another_generation_is_ignored() {
-        let cache = TokenCache::new(10);
+        let cache = TokenCache::new(10, 1 << 20);
         cache.insert("t", identity("alice"), 100.0, 1);
         assert!(matches!(cache.get("t", 2, 50.0), CacheLookup::Miss));
     }
 
     #[test]
     fn capacity_zero_caches_nothing() {
-        let cache = TokenCache::new(0);
-        cache.insert("t", identity("alice"), 100.0, 1);
-        assert!(matches!(cache.get("t", 1, 50.0), CacheLookup::Miss));
-        assert!(cache.is_empty());
+        for (capacity, max_bytes) in [(0, 1 << 20), (10, 0)] {
+            let cache = TokenCache::new(capacity, max_bytes);
+            cache.insert("t", identity("alice"), 100.0, 1);
+            assert!(matches!(cache.get("t", 1, 50.0), CacheLookup::Miss));
+            assert!(cache.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_bytes_held_stay_under_max_bytes_whatever_the_token_size() {
+        let max_bytes = 64 * 1024;
+        let cache = TokenCache::new(100_000, max_bytes);
+        let long = "x".repeat(4000);
+        for at in 0..200 {
+            cache.insert(&format!("{at}{long}"), identity("alice"), 100.0, 1);
+        }
+        assert!(cache.weight() <= max_bytes, "{}", cache.weight());
+        // 4 kB tokens: far fewer than the count limit fit in 64 KiB.
+        assert!(cache.len() < 17, "{}", cache.len());
+        assert!(!cache.is_empty());
+    }
+
+    #[test]
+    fn the_count_stays_under_capacity_whatever_the_bytes_allowed() {
+        let cache = TokenCache::new(50, 1 << 30);
+        for at in 0..500 {
+            cache.insert(&format!("t{at}"), identity("alice"), 100.0, 1);
+        }
+        assert!(cache.len() <= 50, "{}", cache.len());
+        assert!(cache.len() >= 25, "{}", cache.len());
     }
 }

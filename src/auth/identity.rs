@@ -1,5 +1,6 @@
 //! Turning verified claims into the identity forwarded to the upstream.
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -29,6 +30,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Returns the heap bytes the identity holds, for the cache's weight.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let text = |text: &Option<Box<str>>| text.as_ref().map_or(0, |text| text.len());
+        let roles: usize = self.roles.iter().map(|role| role.len() + 16).sum();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(_, value)| std::mem::size_of::<(HeaderName, HeaderValue)>() + value.len())
+            .sum();
+        std::mem::size_of::<Self>() + text(&self.subject) + text(&self.jti) + roles + headers
+    }
+
     /// Builds an identity from verified claims.
     pub fn from_claims(
         provider_at: usize,
@@ -56,7 +69,7 @@ impl Identity {
             provider: provider_at,
             subject: subject.map(Box::from),
             roles,
-            headers,
+            headers: packed(headers),
             jti: claims.get("jti").and_then(Value::as_str).map(Box::from),
             issued_at: claims.get("iat").and_then(Value::as_f64),
         })
@@ -113,6 +126,34 @@ fn join_roles(roles: &[Box<str>]) -> Result<String, Reason> {
         joined.push_str(role);
     }
     Ok(joined)
+}
+
+/// Moves the header values into one shared buffer.
+///
+/// An identity lives in the cache for the token's lifetime and its values
+/// are cloned into every request it passes. Each value on its own heap
+/// block would cost two allocations per header and cached token (the bytes,
+/// and the shared header `Bytes` adds on the first clone); slices of one
+/// buffer cost two per identity, and every clone is a reference count.
+fn packed(headers: Vec<(HeaderName, HeaderValue)>) -> Vec<(HeaderName, HeaderValue)> {
+    let mut buffer = Vec::with_capacity(headers.iter().map(|(_, value)| value.len()).sum());
+    for (_, value) in &headers {
+        buffer.extend_from_slice(value.as_bytes());
+    }
+    let buffer = Bytes::from(buffer);
+    let mut start = 0;
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let end = start + value.len();
+            let slice = buffer.slice(start..end);
+            start = end;
+            // The bytes were a valid value a moment ago; keep the original
+            // if the impossible happens.
+            let shared = HeaderValue::from_maybe_shared(slice).unwrap_or(value);
+            (name, shared)
+        })
+        .collect()
 }
 
 /// Renders a claim as a header value, or refuses the token.

@@ -41,7 +41,7 @@ fn denying(text: &str) -> Revocation {
 
 #[test]
 fn a_denylisted_token_is_refused_on_a_cache_hit() {
-    let cache = TokenCache::new(10);
+    let cache = TokenCache::new(10, 1 << 20);
     let token = token(&claims("alice", "j-1"));
 
     // Verified and cached while nothing is revoked.
@@ -66,7 +66,7 @@ fn a_denylisted_token_is_refused_on_a_cache_hit() {
 
 #[test]
 fn a_token_issued_before_the_cut_off_is_refused_as_revoked() {
-    let cache = TokenCache::new(0);
+    let cache = TokenCache::new(0, 0);
     let cut_off = std::time::UNIX_EPOCH + Duration::from_secs_f64(NOW);
     let providers = provider(Revocation::new(Some(cut_off), Denylist::default()));
 

@@ -47,6 +47,12 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<RestartO
         &running.cache.capacity,
         &mut new.cache.capacity,
     );
+    keep(
+        &mut kept,
+        "cache.max_bytes",
+        &running.cache.max_bytes,
+        &mut new.cache.max_bytes,
+    );
     keep_listener_limits(
         &mut kept,
         &running.limits.listener,

@@ -73,7 +73,7 @@ fn check(doc: Document<'_>, file: FileConfig) -> Result<Settings, ConfigError> {
         upstream,
         account_store,
         providers,
-        cache: sections::cache(&file.cache),
+        cache: sections::cache(doc, &file.cache)?,
         rules,
         limits,
         log,

@@ -376,11 +376,18 @@ pub struct CacheConfig {
     /// The most validated tokens held at once; 0 disables the cache.
     /// Default: `100000`.
     pub capacity: usize,
+    /// The most bytes the held tokens and their identities may take, as
+    /// the cache weighs them; 0 disables the cache, otherwise at least
+    /// 1 MiB. Default: `67108864` (64 MiB).
+    pub max_bytes: Spanned<u64>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { capacity: 100_000 }
+        Self {
+            capacity: 100_000,
+            max_bytes: Spanned::new(0..0, 64 * 1024 * 1024),
+        }
     }
 }
 

@@ -317,6 +317,8 @@ fn split_pointer(pointer: &str) -> Option<(String, &str)> {
 pub struct CacheSettings {
     /// The most tokens held at once.
     pub capacity: usize,
+    /// The most bytes held tokens and their identities may weigh.
+    pub max_bytes: u64,
 }
 
 /// Describes one path rule.

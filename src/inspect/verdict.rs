@@ -158,7 +158,7 @@ fn check_token(
 
     // A cache that holds nothing: the token is verified from scratch, and
     // the answer cannot depend on what an earlier run saw.
-    let cache = TokenCache::new(0);
+    let cache = TokenCache::new(0, 0);
     let (verdict, _) =
         auth::authenticate(token, &snapshot.providers, &cache, snapshot.generation, now);
     let identity = verdict.map_err(|refusal| refusal.reason)?;

@@ -120,6 +120,8 @@ impl Forwarder {
     }
 }
 
+// XXX: hyper-util's pool takes a Mutex and SipHashes its key three times per
+// request (~3,900 instructions); a pool of our own would drop both.
 fn pooled_client(tls: ClientTls) -> TargetClient {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
@@ -228,11 +230,19 @@ impl Body for WatchedBody {
 }
 
 /// Builds the target URI: the target's scheme and authority, the matched
-/// (normalised) path, and the original query.
-pub(super) fn target_uri(base: &Uri, path: &str, query: Option<&str>) -> Option<Uri> {
-    let path_and_query = match query {
-        Some(query) => PathAndQuery::try_from(format!("{path}?{query}")).ok()?,
-        None => PathAndQuery::try_from(path).ok()?,
+/// path (`normalized` when normalising changed it), and the original query.
+pub(super) fn target_uri(base: &Uri, original: &Uri, normalized: Option<&str>) -> Option<Uri> {
+    let path_and_query = match (normalized, original.path_and_query()) {
+        // The usual case: the path is already canonical, and the original
+        // bytes are shared rather than formatted again.
+        (None, Some(original)) => original.clone(),
+        (normalized, _) => {
+            let path = normalized.unwrap_or(original.path());
+            match original.query() {
+                Some(query) => PathAndQuery::try_from(format!("{path}?{query}")).ok()?,
+                None => PathAndQuery::try_from(path).ok()?,
+            }
+        }
     };
     let mut parts = base.clone().into_parts();
     parts.path_and_query = Some(path_and_query);

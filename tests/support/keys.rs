@@ -209,6 +209,20 @@ impl TestKeys {
         }
     }
 
+    /// The public key `alg` verifies with, in the form aws-lc-rs's
+    /// `UnparsedPublicKey` takes (DER for RSA, the point for EC and
+    /// Ed25519), or the HMAC secret's bytes for `HS*`.
+    pub fn public_key(&self, alg: &str) -> Vec<u8> {
+        match alg {
+            "HS256" | "HS384" | "HS512" => self.secret.as_bytes().to_vec(),
+            "RS256" | "RS384" | "RS512" | "PS256" => self.rsa.public_key().as_ref().to_vec(),
+            "ES256" => self.ec256.public_key().as_ref().to_vec(),
+            "ES384" => self.ec384.public_key().as_ref().to_vec(),
+            "EdDSA" => self.ed.public_key().as_ref().to_vec(),
+            other => panic!("no test key for {other}"),
+        }
+    }
+
     fn hmac(&self, algorithm: hmac::Algorithm, message: &[u8]) -> Vec<u8> {
         let key = hmac::Key::new(algorithm, self.secret.as_bytes());
         hmac::sign(&key, message).as_ref().to_vec()

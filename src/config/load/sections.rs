@@ -142,11 +142,24 @@ pub(super) fn account_store(
     })
 }
 
-/// Checks the `[cache]` table; any capacity is usable, 0 turns it off.
-pub(super) fn cache(raw: &CacheConfig) -> CacheSettings {
-    CacheSettings {
-        capacity: raw.capacity,
+/// The smallest non-zero `cache.max_bytes`: below it, the cache's shards
+/// would be too small to hold a long token at all.
+const MIN_CACHE_BYTES: u64 = 1024 * 1024;
+
+/// Checks the `[cache]` table; any capacity is usable, 0 turns it off, and
+/// so does a `max_bytes` of 0.
+pub(super) fn cache(doc: Document<'_>, raw: &CacheConfig) -> Result<CacheSettings, ConfigError> {
+    let max_bytes = *raw.max_bytes.get_ref();
+    if max_bytes != 0 && max_bytes < MIN_CACHE_BYTES {
+        let message = format!(
+            "{max_bytes} is too small: it must be 0 (no cache) or at least {MIN_CACHE_BYTES}"
+        );
+        return Err(doc.invalid(raw.max_bytes.span(), "cache.max_bytes", message));
     }
+    Ok(CacheSettings {
+        capacity: raw.capacity,
+        max_bytes,
+    })
 }
 
 /// Checks the `[limits]` table.

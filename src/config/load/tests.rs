@@ -323,6 +323,18 @@ fn a_negative_cache_capacity_is_a_parse_error() {
 }
 
 #[test]
+fn a_cache_max_bytes_below_one_mib_is_refused_but_zero_is_accepted() {
+    let Err(error) = from_str(&minimal_with("[cache]\nmax_bytes = 4096\n"), "test.toml") else {
+        panic!("a 4 KiB cache was accepted");
+    };
+    assert!(error.to_string().contains("cache.max_bytes"), "{error}");
+    let settings = load(&minimal_with("[cache]\nmax_bytes = 0\n"));
+    assert_eq!(settings.cache.max_bytes, 0);
+    let settings = load(&minimal_with(""));
+    assert_eq!(settings.cache.max_bytes, 64 * 1024 * 1024);
+}
+
+#[test]
 fn a_zero_cache_capacity_is_accepted() {
     assert_eq!(
         load(&minimal_with("[cache]\ncapacity = 0\n"))
