@@ -140,3 +140,23 @@ fn the_token_edge_cases_are_refused_for_their_own_reason() {
         assert_eq!(refusal.reason, reason, "{name}");
     }
 }
+
+/// Found by the `token` target in its first CI-length run: `tollgate
+/// inspect` panicked writing an `iat` after the year 9999 (1140000000000)
+/// as RFC 3339, since humantime's Display fails past four-digit years.
+#[test]
+fn inspect_explains_a_token_dated_after_the_year_9999_without_a_panic() {
+    let file = repo_root().join("fuzz/regressions/token/inspect-iat-after-the-year-9999");
+    let data = std::fs::read(file).expect("the kept crasher");
+    harness::token::check(&data);
+
+    // `exp`, `nbf` and `iat` all far out (refused as not yet valid), so
+    // each of inspect's time lines is written.
+    let claims =
+        r#"{"iss":"https://fuzz.test","aud":"api","sub":"a","iat":1e12,"nbf":1e11,"exp":1e13}"#;
+    let mut data = vec![1];
+    data.extend_from_slice(br#"{"alg":"HS256"}"#);
+    data.push(0);
+    data.extend_from_slice(claims.as_bytes());
+    harness::token::check(&data);
+}
