@@ -98,6 +98,14 @@ impl Report {
         }
     }
 
+    /// Judges `token` for `request` under a snapshot the caller already
+    /// built, at `now`, with no `jwks_uri` fetched: the report `inspect`
+    /// makes once its keys are loaded. The fuzz targets use it to hold the
+    /// explanation to the verdict on arbitrary tokens.
+    pub fn offline(snapshot: Arc<Snapshot>, request: RequestLine, token: &str, now: f64) -> Self {
+        Self::new(snapshot, request, token, now, Vec::new())
+    }
+
     /// Says whether the proxy would let the request through without
     /// counting a refusal: exit code 0.
     pub fn is_allowed(&self) -> bool {
@@ -112,7 +120,7 @@ impl Report {
 
     /// Says whether the explanation's first failing check names the
     /// verdict's reason, as it always should.
-    pub(crate) fn is_consistent(&self) -> bool {
+    pub fn is_consistent(&self) -> bool {
         match &self.decision.token {
             Some(Err(reason)) => self.explanation.first_failure() == Some(*reason),
             Some(Ok(Some(_))) => self.explanation.first_failure().is_none(),

@@ -34,6 +34,10 @@ pub(crate) fn span(seconds: f64) -> String {
     }
 }
 
+/// The last second RFC 3339 can write, 9999-12-31T23:59:59Z: its years
+/// have four digits.
+const LAST_RFC3339_SECOND: f64 = 253_402_300_799.0;
+
 /// Writes a Unix time as RFC 3339 UTC, or says why it has no such form.
 pub(crate) fn timestamp(unix: f64) -> String {
     if unix < 0.0 {
@@ -43,6 +47,10 @@ pub(crate) fn timestamp(unix: f64) -> String {
         .ok()
         .and_then(|since| UNIX_EPOCH.checked_add(since));
     match at {
+        // humantime's Display fails past year 9999, and `to_string` turns
+        // that into a panic: a token's `iat` of 1140000000000 (found by the
+        // `token` fuzz target) crashed `tollgate inspect`.
+        Some(_) if unix > LAST_RFC3339_SECOND => "after the year 9999".to_owned(),
         Some(at) => humantime::format_rfc3339_seconds(at).to_string(),
         None => "beyond any calendar date".to_owned(),
     }
@@ -77,5 +85,8 @@ mod tests {
         assert_eq!(timestamp(-1.0), "before 1970");
         assert_eq!(timestamp(1e300), "beyond any calendar date");
         assert_eq!(timestamp(f64::NAN), "beyond any calendar date");
+        assert_eq!(timestamp(253_402_300_799.0), "9999-12-31T23:59:59Z");
+        assert_eq!(timestamp(253_402_300_800.0), "after the year 9999");
+        assert_eq!(timestamp(1_140_000_000_000.0), "after the year 9999");
     }
 }
