@@ -132,7 +132,7 @@ pub fn verdict(data: &[u8]) -> Option<Verdict> {
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
     let token = auth::bearer_token(&headers, snapshot.settings.limits.max_token_bytes).ok()?;
-    let cache = TokenCache::new(0);
+    let cache = TokenCache::new(0, 0);
     let (verdict, _) = auth::authenticate(token, &snapshot.providers, &cache, 1, NOW);
     Some(verdict)
 }
@@ -152,7 +152,7 @@ pub fn check(data: &[u8]) {
 
     // A cache of its own per input: what one input cached must not decide
     // the next one's fate, or a crash could not be replayed alone.
-    let cache = TokenCache::new(16);
+    let cache = TokenCache::new(16, 1 << 20);
     let generation = snapshot.generation;
     let (first, outcome) = auth::authenticate(token, &snapshot.providers, &cache, generation, NOW);
     assert_eq!(outcome, CacheOutcome::Miss, "an empty cache hit");
