@@ -1,34 +1,46 @@
 //! The validated-token cache.
 //!
 //! A repeat token costs a hash lookup instead of a signature check. Entries
-//! are keyed by the full token text: a short hash would let two tokens
-//! collide, and the cache would then hand one caller another's identity.
+//! are keyed by the SHA-256 digest of the full token text. A short or
+//! non-cryptographic hash would let two tokens collide, and the cache would
+//! then hand one caller another's identity; nobody can make two tokens with
+//! one SHA-256 digest. The digest also keeps the cache at 32 bytes per key
+//! where tokens run to hundreds of bytes or more (issue 4's memory target),
+//! and keeps bearer tokens themselves out of the process's long-lived memory.
 //! Each entry carries the instant it must die (the token's `exp` plus the
 //! leeway) and the snapshot generation it was made under.
 //!
-//! The cache is bounded by bytes as well as by count: tokens are chosen by
-//! callers and may be kilobytes long, so a count alone would not bound
-//! memory. Each entry weighs what it holds (see [`EntryWeight`]).
+//! The cache is bounded by bytes as well as by count: identities hold claim
+//! values chosen by the issuer, so a count alone would not bound memory.
+//! Each entry weighs what it holds (see [`EntryWeight`]).
 
 use std::sync::Arc;
 
+use aws_lc_rs::digest::{SHA256, SHA256_OUTPUT_LEN, digest};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
 use super::Identity;
 
-/// What one entry costs beyond its token text and identity: the map slot,
-/// the `Arc` and `Box` headers, the allocator's bookkeeping. An estimate,
+/// What one entry costs beyond its identity's heap: the map slot with its
+/// digest key, the `Arc` header, the allocator's bookkeeping. An estimate,
 /// measured with benches/memory.py (RSS per cached token).
 const ENTRY_OVERHEAD_BYTES: u64 = 160;
 
-// XXX: an entry is ~1 KiB of RSS (100k tokens: 114 MiB, target 100); one
-// allocation per entry for token, subject, roles and values would fix it.
+/// The SHA-256 digest of a token's text: the cache key.
+type TokenDigest = [u8; SHA256_OUTPUT_LEN];
 
 /// Holds tokens that verified, with the identity each produced.
 pub struct TokenCache {
     /// `None` when the cache is configured off (capacity or bytes 0).
-    entries: Option<Cache<Box<str>, Entry, EntryWeight>>,
+    entries: Option<Cache<TokenDigest, Entry, EntryWeight>>,
+}
+
+/// Digests a token's text for the cache key.
+fn key(token: &str) -> TokenDigest {
+    let mut key = [0u8; SHA256_OUTPUT_LEN];
+    key.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
+    key
 }
 
 /// Weighs an entry in bytes, but never less than `floor`.
@@ -41,9 +53,9 @@ struct EntryWeight {
     floor: u64,
 }
 
-impl Weighter<Box<str>, Entry> for EntryWeight {
-    fn weight(&self, token: &Box<str>, entry: &Entry) -> u64 {
-        let bytes = ENTRY_OVERHEAD_BYTES + token.len() as u64 + entry.identity.heap_bytes() as u64;
+impl Weighter<TokenDigest, Entry> for EntryWeight {
+    fn weight(&self, _: &TokenDigest, entry: &Entry) -> u64 {
+        let bytes = ENTRY_OVERHEAD_BYTES + entry.identity.heap_bytes() as u64;
         bytes.max(self.floor)
     }
 }
@@ -69,7 +81,7 @@ pub enum CacheLookup {
 
 impl TokenCache {
     /// Builds a cache holding at most `capacity` tokens and about
-    /// `max_bytes` bytes of tokens and identities (either 0 turns it off).
+    /// `max_bytes` bytes of entries and identities (either 0 turns it off).
     pub fn new(capacity: usize, max_bytes: u64) -> Self {
         let entries = (capacity > 0 && max_bytes > 0).then(|| {
             let floor = max_bytes.div_ceil(capacity as u64);
@@ -83,14 +95,15 @@ impl TokenCache {
         let Some(entries) = &self.entries else {
             return CacheLookup::Miss;
         };
-        let Some(entry) = entries.get(token) else {
+        let key = key(token);
+        let Some(entry) = entries.get(&key) else {
             return CacheLookup::Miss;
         };
         if entry.generation != generation {
             return CacheLookup::Miss;
         }
         if now >= entry.not_after {
-            entries.remove(token);
+            entries.remove(&key);
             return CacheLookup::Expired(entry.identity.provider);
         }
         CacheLookup::Hit(entry.identity)
@@ -106,7 +119,7 @@ impl TokenCache {
             not_after,
             generation,
         };
-        entries.insert(token.into(), entry);
+        entries.insert(key(token), entry);
     }
 
     /// Returns how many tokens are held.
@@ -178,17 +191,37 @@ mod tests {
     }
 
     #[test]
-    fn the_bytes_held_stay_under_max_bytes_whatever_the_token_size() {
+    fn the_bytes_held_stay_under_max_bytes_whatever_the_claims_size() {
         let max_bytes = 64 * 1024;
         let cache = TokenCache::new(100_000, max_bytes);
         let long = "x".repeat(4000);
         for at in 0..200 {
-            cache.insert(&format!("{at}{long}"), identity("alice"), 100.0, 1);
+            cache.insert(&format!("t{at}"), identity(&long), 100.0, 1);
         }
         assert!(cache.weight() <= max_bytes, "{}", cache.weight());
-        // 4 kB tokens: far fewer than the count limit fit in 64 KiB.
+        // 4 kB subjects: far fewer than the count limit fit in 64 KiB.
         assert!(cache.len() < 17, "{}", cache.len());
         assert!(!cache.is_empty());
+    }
+
+    #[test]
+    fn a_token_differing_in_one_byte_is_another_entry() {
+        let cache = TokenCache::new(10, 1 << 20);
+        cache.insert("header.claims.signature", identity("alice"), 100.0, 1);
+        for other in [
+            "header.claims.signaturf",
+            "header.claims.signatur",
+            "header.claims.signature.",
+        ] {
+            assert!(
+                matches!(cache.get(other, 1, 50.0), CacheLookup::Miss),
+                "{other}"
+            );
+        }
+        assert!(matches!(
+            cache.get("header.claims.signature", 1, 50.0),
+            CacheLookup::Hit(_)
+        ));
     }
 
     #[test]
