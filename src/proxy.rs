@@ -357,12 +357,20 @@ impl Proxy {
     ) -> Response<Body> {
         let (base, timeout, metrics) = self.target(target, snapshot);
 
-        // The original authority, for X-Forwarded-Host: Host for HTTP/1,
-        // the URI authority for HTTP/2.
+        // The original authority, for X-Forwarded-Host and for the Host the
+        // service sees: Host for HTTP/1, `:authority` for HTTP/2 (which an
+        // intermediary forwarding over HTTP/1.1 must copy into Host, RFC
+        // 9113 section 8.3.1; a differing Host was refused already).
         let host = request.headers().get(HOST).cloned().or_else(|| {
             let authority = request.uri().authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
+        if let Some(host) = host
+            .as_ref()
+            .filter(|_| !request.headers().contains_key(HOST))
+        {
+            request.headers_mut().insert(HOST, host.clone());
+        }
         let transport = request
             .extensions()
             .get::<TransportKind>()
@@ -410,9 +418,12 @@ impl Proxy {
         match (response.status(), downstream_upgrade) {
             (StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) => {
                 let upstream = hyper::upgrade::on(&mut response);
-                let drain = snapshot.settings.listen.drain_timeout;
+                let timers = forward::TunnelTimers {
+                    idle: snapshot.settings.limits.listener.idle_timeout,
+                    drain: snapshot.settings.listen.drain_timeout,
+                };
                 let closing = self.closing.clone();
-                forward::spawn_tunnel(downstream, upstream, closing, drain, slot);
+                forward::spawn_tunnel(downstream, upstream, closing, timers, slot);
             }
             _ => headers::remove_hop_by_hop(response.headers_mut(), None),
         }
@@ -476,7 +487,7 @@ fn client_tls(state: &Arc<State>, pick: fn(&TlsMaterial) -> &Arc<ClientConfig>) 
 }
 
 /// Finds what makes a request unroutable whatever its path.
-fn request_fault(request: &Request<Incoming>, limits: &LimitSettings) -> Option<RequestFault> {
+fn request_fault<B>(request: &Request<B>, limits: &LimitSettings) -> Option<RequestFault> {
     if request.method() == Method::CONNECT {
         return Some(RequestFault::Connect);
     }
@@ -493,7 +504,18 @@ fn request_fault(request: &Request<Incoming>, limits: &LimitSettings) -> Option<
         return Some(RequestFault::BodyTooLarge);
     }
     let mut hosts = request.headers().get_all(HOST).iter();
-    (hosts.next().is_some() && hosts.next().is_some()).then_some(RequestFault::SeveralHosts)
+    let first = hosts.next();
+    if first.is_some() && hosts.next().is_some() {
+        return Some(RequestFault::SeveralHosts);
+    }
+    let authority = request.uri().authority();
+    let differs = match (request.version(), first, authority) {
+        (Version::HTTP_2, Some(host), Some(authority)) => !host
+            .as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes()),
+        _ => false,
+    };
+    differs.then_some(RequestFault::HostMismatch)
 }
 
 /// Reads the outcome back from the response the caller gets; a request
@@ -562,6 +584,36 @@ mod tests {
             assert!(!is_reported(EnforceMode::Enforce, reason), "{reason:?}");
             let reported = is_reported(EnforceMode::ReportOnly, reason);
             assert_eq!(reported, reason != Reason::NoKeys, "{reason:?}");
+        }
+    }
+
+    fn h2_request(authority: &str, host: Option<&str>) -> Request<()> {
+        let mut builder = Request::builder()
+            .version(Version::HTTP_2)
+            .uri(format!("http://{authority}/x"));
+        if let Some(host) = host {
+            builder = builder.header(HOST, host);
+        }
+        builder.body(()).expect("a valid request")
+    }
+
+    #[test]
+    fn an_http2_host_that_differs_from_the_authority_is_refused() {
+        let minimal = "[upstream]\nurl = \"http://127.0.0.1:8000\"\n[[providers]]\n\
+            name = \"a\"\nissuer = \"https://a.test\"\naudiences = [\"api\"]\n\
+            algorithms = [\"HS256\"]\nsecret_env = \"JWT_SECRET_KEY\"\n";
+        let settings = crate::config::from_str(minimal, "test.toml").expect("a valid config");
+        let limits = settings.limits;
+        let differs = h2_request("game.test", Some("admin.internal"));
+        assert!(matches!(
+            request_fault(&differs, &limits),
+            Some(RequestFault::HostMismatch)
+        ));
+        for same in [
+            h2_request("game.test", Some("GAME.test")),
+            h2_request("game.test", None),
+        ] {
+            assert!(request_fault(&same, &limits).is_none());
         }
     }
 }

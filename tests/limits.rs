@@ -341,14 +341,6 @@ async fn a_websocket_tunnel_keeps_its_connection_slot() {
     let mut tunnel = RawConnection::connect(tollgate.addr()).await;
     assert_eq!(tunnel.send(&handshake).await.status, 101);
 
-    eprintln!(
-        "GAUGE {}",
-        metric_matching(
-            &tollgate.metrics().await,
-            "tollgate_open_connections",
-            &[("listener", "proxy")]
-        )
-    );
     // The upgraded socket lives on in the tunnel, and so does its slot:
     // otherwise WebSockets would escape max_connections.
     let mut second = TcpStream::connect(tollgate.addr()).await.expect("connect");

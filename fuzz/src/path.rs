@@ -147,12 +147,16 @@ fn assert_routed_like_a_plain_reading(method: &Method, path: &str) {
     let (at, rule) = rules.find_at(method, path);
     let expected = rules.rules()[..rules.rules().len() - 1]
         .iter()
-        .position(|rule| covers(&rule.path, path) && covers_method(rule.methods.as_deref(), method))
+        .position(|rule| {
+            let lenient = matches!(&rule.target, Target::Protected { roles } if !roles.is_empty());
+            covers(&rule.path, path, lenient) && covers_method(rule.methods.as_deref(), method)
+        })
         .unwrap_or(rules.rules().len() - 1);
     assert_eq!(at, expected, "{method} {path:?} picked {}", rule.name);
 
     // A path under `/admin/`, however it was spelled, needs the admin role.
-    if path.starts_with("/admin/") || path == "/admin" {
+    let lower = path.to_ascii_lowercase();
+    if lower.starts_with("/admin/") || lower == "/admin" {
         assert_eq!(
             rule.target,
             Target::Protected {
@@ -163,15 +167,34 @@ fn assert_routed_like_a_plain_reading(method: &Method, path: &str) {
     }
 }
 
-fn covers(rule: &PathMatch, path: &str) -> bool {
+/// The README's reading: exact or prefix, and for a rule that requires a
+/// role, any ASCII case and (exact paths) one trailing `/`.
+fn covers(rule: &PathMatch, path: &str, lenient: bool) -> bool {
+    let (rule_path, path) = if lenient {
+        (
+            rule_text(rule).to_ascii_lowercase(),
+            path.to_ascii_lowercase(),
+        )
+    } else {
+        (rule_text(rule).to_owned(), path.to_owned())
+    };
     match rule {
-        PathMatch::Exact(exact) => exact == path,
-        PathMatch::Prefix(prefix) => {
-            path.starts_with(prefix.as_str())
-                || (prefix.len() > 1
-                    && prefix.ends_with('/')
-                    && path == &prefix[..prefix.len() - 1])
+        PathMatch::Exact(_) => {
+            rule_path == path
+                || (lenient && !rule_path.ends_with('/') && path == format!("{rule_path}/"))
         }
+        PathMatch::Prefix(_) => {
+            path.starts_with(rule_path.as_str())
+                || (rule_path.len() > 1
+                    && rule_path.ends_with('/')
+                    && path == rule_path[..rule_path.len() - 1])
+        }
+    }
+}
+
+fn rule_text(rule: &PathMatch) -> &str {
+    match rule {
+        PathMatch::Exact(exact) | PathMatch::Prefix(exact) => exact,
     }
 }
 

@@ -32,6 +32,10 @@ pub enum PathError {
     /// A NUL byte, raw or encoded, which can truncate the path downstream.
     #[error("path has a NUL byte")]
     Nul,
+    /// An encoded control character (`%01` to `%1F`, `%7F`): servers that
+    /// trim whitespace would read `/admin%09` as `/admin`.
+    #[error("path has an encoded control character")]
+    Control,
     /// A `;`, raw or encoded: matrix parameters are stripped by some servers
     /// before routing and kept by others.
     #[error("path has `;` parameters")]
@@ -54,6 +58,7 @@ impl PathError {
             Self::EncodedSlash => "encoded_slash",
             Self::Backslash => "backslash",
             Self::Nul => "nul",
+            Self::Control => "control",
             Self::Parameters => "parameters",
             Self::ClimbsAboveRoot => "climbs_above_root",
             Self::TrailingDot => "trailing_dot",
@@ -263,6 +268,7 @@ fn read_escape(digits: Option<&[u8]>) -> Result<Escape, PathError> {
     match (h << 4) | l {
         b'/' | b'\\' => Err(PathError::EncodedSlash),
         b'\0' => Err(PathError::Nul),
+        0x01..=0x1f | 0x7f => Err(PathError::Control),
         b';' => Err(PathError::Parameters),
         value if is_unreserved(value) => Ok(Escape::Decoded(char::from(value))),
         _ if high.is_ascii_lowercase() || low.is_ascii_lowercase() => Ok(Escape::Uppercased(

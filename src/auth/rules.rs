@@ -93,10 +93,19 @@ impl Rule {
     }
 
     /// Checks whether this rule covers a request, without allocating.
+    ///
+    /// A rule that requires a role also covers the spellings of its path
+    /// that lenient services route to the same handler: any ASCII case
+    /// (`/Admin/` for `/admin/` on a case-folding server) and, for an exact
+    /// path, one trailing `/` (`/secret/` for `/secret`, as Express and
+    /// Spring do). Widening a restriction can only lock more out; other
+    /// rules, which grant access, match exactly as written, so they never
+    /// open more than they name.
     fn is_match(&self, method: &Method, path: &str) -> bool {
+        let lenient = self.requires_role();
         let path_matches = match &self.path {
-            PathMatch::Exact(exact) => path == exact,
-            PathMatch::Prefix(prefix) => covers_prefix(prefix, path),
+            PathMatch::Exact(exact) => covers_exact(exact, path, lenient),
+            PathMatch::Prefix(prefix) => covers_prefix(prefix, path, lenient),
         };
         path_matches
             && self
@@ -104,16 +113,45 @@ impl Rule {
                 .as_ref()
                 .is_none_or(|methods| methods.iter().any(|m| covers_method(m, method)))
     }
+
+    /// Says whether the rule demands at least one role.
+    fn requires_role(&self) -> bool {
+        matches!(&self.target, Target::Protected { roles } if !roles.is_empty())
+    }
+}
+
+/// Compares two path pieces exactly, or with `lenient` ignoring ASCII case.
+fn same(a: &str, b: &str, lenient: bool) -> bool {
+    if lenient {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
+/// An exact path covers itself; with `lenient`, in any case and with one
+/// trailing `/` added.
+fn covers_exact(exact: &str, path: &str, lenient: bool) -> bool {
+    same(exact, path, lenient)
+        || (lenient
+            && !exact.ends_with('/')
+            && path
+                .strip_suffix('/')
+                .is_some_and(|bare| same(exact, bare, true)))
 }
 
 /// A prefix covers the paths that start with it; a prefix that ends in `/`
 /// also covers the directory itself, so `/admin/` guards `/admin` too
-/// rather than leaving the directory's index to the default rule.
-fn covers_prefix(prefix: &str, path: &str) -> bool {
-    path.starts_with(prefix)
+/// rather than leaving the directory's index to the default rule. With
+/// `lenient`, case is ignored.
+fn covers_prefix(prefix: &str, path: &str, lenient: bool) -> bool {
+    let starts = path
+        .get(..prefix.len())
+        .is_some_and(|head| same(head, prefix, lenient));
+    starts
         || prefix
             .strip_suffix('/')
-            .is_some_and(|directory| !directory.is_empty() && path == directory)
+            .is_some_and(|directory| !directory.is_empty() && same(path, directory, lenient))
 }
 
 /// Says whether a rule's method covers the request's.

@@ -146,8 +146,8 @@ pub(super) async fn run(
     println!("  curl -si {base}/api/profile");
     println!("  curl -s http://{admin}/metrics | grep tollgate_");
     let config = try_it.config.display();
-    println!("  JWT_SECRET_KEY={} \\", try_it.secret);
-    println!("    tollgate inspect --config {config} --path /admin/stats {token}");
+    println!("  echo '{token}' | JWT_SECRET_KEY={} \\", try_it.secret);
+    println!("    tollgate inspect --config {config} --path /admin/stats");
     println!("  tollgate health --url http://{admin}/health");
     println!("(tollgate is target/release/tollgate after `cargo build --release`.)");
     Ok(passed)

@@ -13,7 +13,7 @@
 use std::error::Error;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -252,15 +253,17 @@ pub(super) fn target_uri(base: &Uri, original: &Uri, normalized: Option<&str>) -
 /// Joins a downstream connection to an upstream one after both sides
 /// switched protocols (a WebSocket handshake answered 101).
 ///
-/// The tunnel ends when either side closes, or `drain` after shutdown
-/// starts: a WebSocket may live for hours, and must not hold the process
-/// past its drain deadline. It holds the downstream connection's `slot`
-/// under `limits.max_connections` until it ends.
+/// The tunnel ends when either side closes, when no byte has crossed it
+/// either way for `idle` (a quiet tunnel would otherwise hold its
+/// connection slot forever, and a few of them every slot), or `drain` after
+/// shutdown starts: a WebSocket may live for hours, and must not hold the
+/// process past its drain deadline. It holds the downstream connection's
+/// `slot` under `limits.max_connections` until it ends.
 pub(super) fn spawn_tunnel(
     downstream: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     mut closing: watch::Receiver<bool>,
-    drain: Duration,
+    timers: TunnelTimers,
     slot: Option<ConnectionSlot>,
 ) {
     tokio::spawn(async move {
@@ -272,8 +275,10 @@ pub(super) fn spawn_tunnel(
                 return;
             }
         };
-        let mut down = TokioIo::new(down);
-        let mut up = TokioIo::new(up);
+        let activity = Arc::new(Activity::new());
+        let mut down = Active::new(TokioIo::new(down), activity.clone());
+        let mut up = Active::new(TokioIo::new(up), activity.clone());
+        let drain = timers.drain;
         let deadline = async {
             if closing.wait_for(|closing| *closing).await.is_err() {
                 // Nobody is left to start a shutdown: no deadline.
@@ -288,6 +293,98 @@ pub(super) fn spawn_tunnel(
                 }
             }
             () = deadline => tracing::debug!("upgraded connection closed at the drain deadline"),
+            () = activity.quiet_for(timers.idle) => {
+                tracing::debug!(idle_timeout = ?timers.idle, "upgraded connection closed idle");
+            }
         }
     });
+}
+
+/// The two time limits of a tunnel.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TunnelTimers {
+    /// `limits.idle_timeout`: the longest quiet stretch.
+    pub(super) idle: Duration,
+    /// `listen.drain_timeout`: how long it may outlive the start of shutdown.
+    pub(super) drain: Duration,
+}
+
+/// When a byte last crossed a tunnel, as milliseconds since it opened.
+struct Activity {
+    opened: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing has moved for `limit`.
+    async fn quiet_for(&self, limit: Duration) {
+        loop {
+            let last = self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            if last + limit <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(last + limit).await;
+        }
+    }
+}
+
+/// One side of a tunnel, noting every read or write that moved bytes.
+struct Active<T> {
+    io: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Active<T> {
+    fn new(io: T, activity: Arc<Activity>) -> Self {
+        Active { io, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Active<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Active<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

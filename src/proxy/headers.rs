@@ -218,7 +218,8 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 /// Appends the client IP to `X-Forwarded-For` (joining several existing
 /// headers into one value), and sets `X-Forwarded-Proto` and
 /// `X-Forwarded-Host`, replacing any the client sent; a client's
-/// `Forwarded`, and `X-Forwarded-*` spelled with `_`, are removed.
+/// `Forwarded`, other `X-Forwarded-*` and `X-Real-IP`-like headers are
+/// removed.
 ///
 /// `host` is the request's `Host` header, or for HTTP/2 the URI authority;
 /// the caller picks it.
@@ -247,16 +248,50 @@ pub fn set_forwarding(
     };
 }
 
-/// Removes a caller's `Forwarded` and any `X-Forwarded-*` spelled with `_`.
+/// Removes a caller's `Forwarded`, every `X-Forwarded-*` but the plain
+/// `X-Forwarded-For` (which tollgate appends to), and the other headers a
+/// proxy, never a client, asserts about the client.
 ///
-/// An upstream that reads RFC 7239 `Forwarded`, or a CGI-style server that
-/// reads `X_Forwarded_Proto` as `X-Forwarded-Proto` (RFC 3875 section
-/// 4.1.18), would otherwise take the caller's word for its address, scheme
-/// or host over what tollgate sets.
+/// An upstream that reads RFC 7239 `Forwarded`, `X-Forwarded-Prefix`,
+/// `X-Forwarded-Ssl`, oauth2-proxy's `X-Forwarded-User`, or a CGI-style
+/// server that reads `X_Forwarded_Proto` as `X-Forwarded-Proto` (RFC 3875
+/// section 4.1.18), would otherwise take the caller's word for its address,
+/// scheme, path prefix or even identity over what tollgate sets.
 fn remove_forwarding_lookalikes(headers: &mut HeaderMap) {
     headers.remove(FORWARDED);
-    let forwarding = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST];
-    remove_spellings(headers, &forwarding, |name| name.contains(&b'_'));
+    while let Some(name) = headers.keys().find(|name| is_proxy_asserted(name)).cloned() {
+        headers.remove(&name);
+    }
+}
+
+/// Headers that only a proxy may set, read with `_` as `-`, beside the
+/// `X-Forwarded-*` family.
+const PROXY_ASSERTED: [&str; 7] = [
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-original-uri",
+    "x-remote-user",
+    "x-remote-addr",
+];
+
+/// Says whether a caller's header claims to come from a proxy: any
+/// `X-Forwarded-*` spelling except the exact `x-forwarded-for`, or one of
+/// [`PROXY_ASSERTED`].
+fn is_proxy_asserted(name: &HeaderName) -> bool {
+    const PREFIX: &[u8] = b"x-forwarded-";
+    let name = name.as_str().as_bytes();
+    let folds_to = |known: &[u8]| {
+        known.len() == name.len() && known.iter().zip(name).all(|(&k, &n)| k == fold(n))
+    };
+    let forwarded_family = name.len() > PREFIX.len()
+        && PREFIX.iter().zip(name).all(|(&k, &n)| k == fold(n))
+        && name != X_FORWARDED_FOR.as_str().as_bytes();
+    forwarded_family
+        || PROXY_ASSERTED
+            .iter()
+            .any(|known| folds_to(known.as_bytes()))
 }
 
 /// Joins the existing `X-Forwarded-For` values and the client into one value.

@@ -50,6 +50,7 @@ impl RateLimiter {
         }
         let interval = Duration::from_secs(60) / rate.per_minute;
         let burst = interval * rate.burst;
+        let client = bucket_key(client);
         let bucket = self
             .buckets
             .get_or_insert_with(&client, || Ok::<_, ()>(Arc::new(Mutex::new(now))))
@@ -67,6 +68,24 @@ impl RateLimiter {
         }
         *next = after;
         Ok(())
+    }
+}
+
+/// Names the bucket of a client address: an IPv4 address is its own
+/// bucket (also when written IPv4-mapped, `::ffff:a.b.c.d`), and an IPv6
+/// address shares the bucket of its /64, since a single host is usually
+/// handed a whole /64 and could otherwise take a fresh address, and a fresh
+/// bucket, for every attempt.
+fn bucket_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !(u128::from(u64::MAX));
+                IpAddr::V6(network.into())
+            }
+        },
     }
 }
 
@@ -103,6 +122,31 @@ mod tests {
 
     fn rate(per_minute: u32, burst: u32) -> RateSettings {
         RateSettings { per_minute, burst }
+    }
+
+    #[test]
+    fn ipv6_addresses_in_one_slash_64_share_a_bucket() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        let rate = rate(60, 2);
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let second: IpAddr = "2001:db8:1:2:ffff::5".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limiter.check(first, rate, now), Ok(()));
+        assert_eq!(limiter.check(second, rate, now), Ok(()));
+        assert_eq!(limiter.check(first, rate, now), Err(1));
+        assert_eq!(limiter.check(elsewhere, rate, now), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_shares_the_ipv4_bucket() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        let rate = rate(60, 1);
+        let plain: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(limiter.check(plain, rate, now), Ok(()));
+        assert_eq!(limiter.check(mapped, rate, now), Err(1));
     }
 
     #[test]

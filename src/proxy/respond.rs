@@ -61,6 +61,10 @@ pub enum RequestFault {
     /// Two or more `Host` headers: RFC 9112 section 3.2 requires a 400,
     /// and tollgate and the upstream could each pick a different one.
     SeveralHosts,
+    /// An HTTP/2 request whose `Host` names another authority than its
+    /// `:authority` (RFC 9113 section 8.3.1): the rules and the service
+    /// could each go by a different one.
+    HostMismatch,
     /// CONNECT asks for a tunnel to an authority, not a path: a rule could
     /// never match what would be forwarded.
     Connect,
@@ -174,6 +178,11 @@ fn classify(refusal: Refusal) -> (StatusCode, &'static str, &'static str) {
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the request has more than one Host header",
+        ),
+        Refusal::BadRequest(RequestFault::HostMismatch) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the Host header and the request authority differ",
         ),
         Refusal::BadRequest(RequestFault::Connect) => (
             StatusCode::METHOD_NOT_ALLOWED,

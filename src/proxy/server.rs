@@ -123,7 +123,7 @@ pub async fn serve<H, F>(
     // busy at the drain deadline can be cut off instead of outliving `serve`.
     let mut connections = JoinSet::new();
     let mut accept_errors = AcceptErrors::default();
-    let mut at_capacity = false;
+    let mut at_capacity = AtCapacity::default();
     tokio::pin!(shutdown);
 
     loop {
@@ -210,25 +210,59 @@ fn connection_builder(limits: &ListenerLimits) -> Builder<TokioExecutor> {
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
-    at_capacity: &mut bool,
+    at_capacity: &mut AtCapacity,
     metrics: &ListenerMetrics,
 ) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
     let slot = match slots.clone().try_acquire_owned() {
         Ok(slot) => slot,
         Err(_) => {
-            // Counted once per stretch at the cap, not once per wait.
-            if !*at_capacity {
-                *at_capacity = true;
-                metrics.at_capacity.increment(1);
-                tracing::warn!("max_connections reached; accepting paused");
-            }
+            at_capacity.reached(metrics);
             let slot = slots.clone().acquire_owned().await;
             slot.expect("the slot semaphore is never closed")
         }
     };
-    *at_capacity = false;
+    at_capacity.left();
     let (stream, remote) = listener.accept().await?;
     Ok((stream, remote, slot))
+}
+
+/// Counts the stretches spent at `max_connections`, with at most one warn
+/// line per [`ACCEPT_WARN_EVERY`]: a client that closes and reopens
+/// connections at the cap starts a stretch each time, and must not be able
+/// to flood the log.
+#[derive(Default)]
+struct AtCapacity {
+    now: bool,
+    last_warned: Option<Instant>,
+    stretches: u64,
+}
+
+impl AtCapacity {
+    /// Notes that the cap was met; counted once per stretch, not per wait.
+    fn reached(&mut self, metrics: &ListenerMetrics) {
+        if self.now {
+            return;
+        }
+        self.now = true;
+        self.stretches += 1;
+        metrics.at_capacity.increment(1);
+        let due = self
+            .last_warned
+            .is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY);
+        if due {
+            tracing::warn!(
+                stretches = self.stretches,
+                "max_connections reached; accepting paused"
+            );
+            self.last_warned = Some(Instant::now());
+            self.stretches = 0;
+        }
+    }
+
+    /// Notes that a slot is free again.
+    fn left(&mut self) {
+        self.now = false;
+    }
 }
 
 /// Sums accept failures up into one warn line per [`ACCEPT_WARN_EVERY`].

@@ -261,3 +261,44 @@ cases! {
         assert_eq!(read_as(&request, "x-forwarded-host"), ["tollgate.test"]);
     };
 }
+
+/// Sends `line` with a good token and checks that no header of that name,
+/// in any spelling, reached the service.
+async fn proxy_header_removed(line: &str) {
+    let name = line
+        .split(':')
+        .next()
+        .unwrap_or(line)
+        .to_ascii_lowercase()
+        .replace('_', "-");
+    let (_, request) = with_token(&[line]).await;
+    assert!(read_as(&request, &name).is_empty(), "{}", request.head);
+}
+
+cases! {
+    /// oauth2-proxy's convention: a service behind it trusts
+    /// `X-Forwarded-User` as the caller; only a proxy may set it.
+    x_forwarded_user_spoofed: proxy_header_removed("X-Forwarded-User: admin");
+    /// oauth2-proxy's `X-Forwarded-Email`, likewise.
+    x_forwarded_email_spoofed: proxy_header_removed("X-Forwarded-Email: admin@chessmate.test");
+    /// oauth2-proxy's `X-Forwarded-Groups`, likewise.
+    x_forwarded_groups_spoofed: proxy_header_removed("X-Forwarded-Groups: admins");
+    /// Frameworks build URLs from `X-Forwarded-Prefix` (Spring's
+    /// ForwardedHeaderFilter): a client must not pick the prefix.
+    x_forwarded_prefix_spoofed: proxy_header_removed("X-Forwarded-Prefix: /admin");
+    /// `X-Forwarded-Ssl: on` makes some frameworks believe the request came
+    /// over TLS.
+    x_forwarded_ssl_spoofed: proxy_header_removed("X-Forwarded-Ssl: on");
+    /// `X-Forwarded-Port`, read beside `-Host` to build absolute URLs.
+    x_forwarded_port_spoofed: proxy_header_removed("X-Forwarded-Port: 443");
+    /// `X-Real-IP` (nginx's real-ip module) names the client to the service.
+    x_real_ip_spoofed: proxy_header_removed("X-Real-IP: 10.0.0.1");
+    /// `True-Client-IP` (CDNs) names the client too.
+    true_client_ip_spoofed: proxy_header_removed("True-Client-IP: 10.0.0.1");
+    /// `X-Original-URI` is read by some services as the path the proxy saw.
+    x_original_uri_spoofed: proxy_header_removed("X-Original-URI: /admin/x");
+    /// `X-Remote-User` (Apache-style proxy authentication) is an identity.
+    x_remote_user_spoofed: proxy_header_removed("X-Remote-User: admin");
+    /// RFC 3875 section 4.1.18: `X_Real_IP` spelled for CGI.
+    x_real_ip_underscores: proxy_header_removed("X_Real_IP: 10.0.0.1");
+}

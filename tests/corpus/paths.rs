@@ -44,6 +44,22 @@ async fn public_as(target: &str, line: &str) {
     assert!(request.header("x-user-id").is_empty());
 }
 
+/// Rules with an exact path that requires the `admin` role, for the
+/// trailing-slash cases.
+const EXACT_SECRET_RULE: &str = r#"
+[[rules]]
+path = "/secret"
+roles = ["admin"]
+"#;
+
+/// `target` reaches the exact `/secret` role rule: 403 for a player.
+async fn exact_secret_rule(target: &str) {
+    let gate = Gate::with(|h| h.with_rules(EXACT_SECRET_RULE)).await;
+    let answer = gate.raw_head("GET", target, &[&player_bearer_line()]).await;
+    assert_refused(&answer, INSUFFICIENT_ROLE);
+    gate.assert_nothing_forwarded();
+}
+
 /// `target` with no token gets the 401 of an authenticated route.
 async fn needs_a_token(target: &str) {
     let gate = Gate::start().await;
@@ -144,12 +160,25 @@ cases! {
     /// a dot; it is forwarded with its hex uppercased, never decoded.
     overlong_utf8_dots: public_as(
         "/public/%c0%ae%c0%ae/admin/x", "GET /public/%C0%AE%C0%AE/admin/x HTTP/1.1");
-    /// RFC 3986 section 6.2.2.1: paths are case-sensitive; `/ADMIN/x` is
-    /// not the admin rule, and the service gets the same `/ADMIN/x` the
-    /// rules saw (a case-folding service must use its own rules for it).
-    uppercase_admin: forwarded_as("/ADMIN/x", "GET /ADMIN/x HTTP/1.1");
-    /// RFC 3986 section 6.2.2.1: `%41DMIN` decodes to `ADMIN`, forwarded so.
-    encoded_uppercase_admin: forwarded_as("/%41DMIN/x", "GET /ADMIN/x HTTP/1.1");
+    /// RFC 3986 section 6.2.2.1 makes paths case-sensitive, but
+    /// case-folding servers (IIS, some Spring setups) route `/ADMIN/x` to
+    /// `/admin/x`: a rule that requires a role covers every case.
+    uppercase_admin: admin_rule("/ADMIN/x");
+    /// As above, one capital letter.
+    capitalised_admin: admin_rule("/Admin/stats");
+    /// RFC 3986 section 6.2.2.1: `%41DMIN` decodes to `ADMIN`, which the
+    /// role rule covers too.
+    encoded_uppercase_admin: admin_rule("/%41DMIN/x");
+    /// A public rule grants access, so it matches only as written:
+    /// `/PUBLIC/x` is not public and needs a token.
+    uppercase_public_needs_a_token: needs_a_token("/PUBLIC/x");
+    /// An encoded tab after the directory name: whitespace-trimming servers
+    /// would read `/admin%09/x` as `/admin/x`; refused.
+    encoded_tab_after_admin: refused_path("/admin%09/x");
+    /// An encoded line feed at the end of a segment; refused.
+    encoded_line_feed: refused_path("/admin%0a/x");
+    /// An encoded DEL; refused.
+    encoded_delete: refused_path("/admin%7F/x");
     /// RFC 9112 section 3.2.2: an absolute-form target to the admin path.
     absolute_form: admin_rule("http://tollgate.test/admin/x");
     /// RFC 9112 section 3.2.2: an absolute form naming another host and
@@ -273,4 +302,14 @@ async fn override_removed(line: &str) {
         "{}",
         request.head
     );
+}
+
+cases! {
+    /// Express (non-strict routing) and Spring Boot 2 route `/secret/` to
+    /// `/secret`: an exact rule that requires a role covers the trailing `/`.
+    exact_rule_trailing_slash: exact_secret_rule("/secret/");
+    /// RFC 3986 section 5.2.4: `/secret/.` resolves to `/secret/`.
+    exact_rule_trailing_dot_segment: exact_secret_rule("/secret/.");
+    /// Case-folding servers: `/SECRET` is `/secret` there.
+    exact_rule_uppercase: exact_secret_rule("/SECRET");
 }

@@ -240,6 +240,22 @@ fn an_encoded_nul_is_refused() {
 }
 
 #[test]
+fn an_encoded_control_character_is_refused() {
+    for raw in [
+        "/secret%09",
+        "/secret%0a",
+        "/secret%0D",
+        "/a%01b",
+        "/a%1F",
+        "/a%7f/b",
+    ] {
+        assert_eq!(refused(raw), PathError::Control, "{raw}");
+    }
+    // Printable and non-ASCII escapes stay allowed.
+    assert!(normalize("/a%20b/%c2%a0/%7E").is_ok());
+}
+
+#[test]
 fn a_raw_nul_is_refused() {
     assert_eq!(refused("/a\0b"), PathError::Nul);
 }
@@ -272,6 +288,7 @@ fn every_reason_has_a_distinct_label() {
         PathError::EncodedSlash,
         PathError::Backslash,
         PathError::Nul,
+        PathError::Control,
         PathError::Parameters,
         PathError::ClimbsAboveRoot,
         PathError::TrailingDot,
