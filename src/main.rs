@@ -91,7 +91,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run { config } => runtime.block_on(run(config)),
+        Command::Run { config } => {
+            let code = runtime.block_on(run(config));
+            // Lines still in the log sink's buffer are written before exit.
+            tollgate::telemetry::log::flush();
+            code
+        }
         Command::Check { config } => check(&config),
         Command::Inspect {
             config,
@@ -120,9 +125,11 @@ async fn run(path: PathBuf) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Err(error) =
-        tollgate::telemetry::log::init(&settings.service, &settings.log.level, std::io::stdout)
-    {
+    if let Err(error) = tollgate::telemetry::log::init(
+        &settings.service,
+        &settings.log.level,
+        tollgate::telemetry::log::stdout(&settings.service),
+    ) {
         complain(format_args!("{error}"));
         return ExitCode::from(EXIT_CONFIG);
     }

@@ -7,6 +7,7 @@
 //! need no existence checks.
 
 mod line;
+mod sink;
 
 use std::sync::OnceLock;
 
@@ -16,6 +17,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use self::line::JsonLines;
+pub use self::sink::{BatchedStdout, flush, stdout};
 
 /// Says why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
