@@ -81,6 +81,29 @@ fn an_exact_rule_covers_only_its_own_path() {
 }
 
 #[test]
+fn a_rule_with_roles_covers_its_path_in_any_case_and_with_a_trailing_slash() {
+    let set = RuleSet::new(
+        &[
+            rule("secret", exact("/secret"), None, protected(&["admin"])),
+            rule("admin", prefix("/admin/"), None, protected(&["admin"])),
+            rule("public", prefix("/public/"), None, AccessMode::Public),
+            rule("any", exact("/me"), None, protected(&[])),
+        ],
+        None,
+    );
+    for path in ["/secret", "/secret/", "/SECRET", "/Secret/"] {
+        assert_eq!(name_of(&set, &Method::GET, path), "secret", "{path}");
+    }
+    for path in ["/Admin/x", "/ADMIN", "/admin"] {
+        assert_eq!(name_of(&set, &Method::GET, path), "admin", "{path}");
+    }
+    // Rules that grant access match only as written.
+    assert_eq!(name_of(&set, &Method::GET, "/PUBLIC/x"), "default");
+    assert_eq!(name_of(&set, &Method::GET, "/me/"), "default");
+    assert_eq!(name_of(&set, &Method::GET, "/secret//"), "default");
+}
+
+#[test]
 fn an_exact_rule_does_not_cover_the_same_path_with_a_trailing_slash() {
     let set = RuleSet::new(
         &[rule("login", exact("/login"), None, AccessMode::Public)],
