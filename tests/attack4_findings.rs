@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::wire::request_head;
+use support::wire::websocket_handshake;
 use support::{Harness, Upstream};
 
 /// With `trusted_hops`, the login limit is keyed by the whole IPv6
@@ -78,18 +78,7 @@ async fn an_idle_websocket_tunnel_is_closed_at_the_idle_timeout() {
         .start()
         .await;
     let token = support::keys().mint("HS256", &support::claims("alice"));
-    let bearer = format!("Authorization: Bearer {token}");
-    let handshake = request_head(
-        "GET",
-        "/api/live",
-        &[
-            "Connection: Upgrade",
-            "Upgrade: websocket",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Version: 13",
-            &bearer,
-        ],
-    );
+    let handshake = websocket_handshake(Some(&token));
     let mut tunnel = TcpStream::connect(tollgate.addr()).await.expect("connect");
     tunnel.write_all(&handshake).await.expect("write");
     let mut head = [0u8; 12];

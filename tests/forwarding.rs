@@ -11,7 +11,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::Empty;
 
 use support::upstream::{Behaviour, WEBSOCKET_GREETING};
-use support::wire::request_head;
+use support::wire::{request_head, websocket_handshake};
 use support::{Harness, RawConnection, Upstream};
 
 fn token() -> String {
@@ -262,18 +262,6 @@ async fn http2_with_prior_knowledge_is_served_and_forwarded_as_http1() {
 }
 
 // --- WebSocket --------------------------------------------------------------
-
-fn websocket_handshake(token: Option<&str>) -> Vec<u8> {
-    let bearer = token.map(|token| format!("Authorization: Bearer {token}"));
-    let mut lines = vec![
-        "Connection: Upgrade",
-        "Upgrade: websocket",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version: 13",
-    ];
-    lines.extend(bearer.as_deref());
-    request_head("GET", "/api/live", &lines)
-}
 
 #[tokio::test]
 async fn an_authorised_websocket_upgrade_carries_bytes_both_ways() {

@@ -18,7 +18,7 @@ use support::h2wire::{
     get_block, literal,
 };
 use support::recorder::Recorder;
-use support::wire::request_head;
+use support::wire::{request_head, websocket_handshake};
 use support::{Harness, RawConnection, Tollgate, Upstream, metric_matching, send_h2};
 
 /// Starts tollgate in front of `upstream` with `limits` as the body of its
@@ -326,18 +326,7 @@ async fn a_websocket_tunnel_keeps_its_connection_slot() {
     let upstream = Upstream::websocket().await;
     let tollgate = start_with_limits(upstream.addr(), "max_connections = 1\n").await;
     let token = support::keys().mint("HS256", &support::claims("alice"));
-    let bearer = format!("Authorization: Bearer {token}");
-    let handshake = request_head(
-        "GET",
-        "/api/live",
-        &[
-            "Connection: Upgrade",
-            "Upgrade: websocket",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Version: 13",
-            &bearer,
-        ],
-    );
+    let handshake = websocket_handshake(Some(&token));
     let mut tunnel = RawConnection::connect(tollgate.addr()).await;
     assert_eq!(tunnel.send(&handshake).await.status, 101);
 

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use support::upstream::Behaviour;
-use support::wire::request_head;
+use support::wire::{request_head, websocket_handshake};
 use support::{Harness, Upstream};
 
 #[tokio::test]
@@ -111,18 +111,7 @@ async fn an_open_websocket_is_closed_once_the_drain_deadline_passes() {
         .start()
         .await;
     let token = support::keys().mint("HS256", &support::claims("alice"));
-    let bearer = format!("Authorization: Bearer {token}");
-    let handshake = request_head(
-        "GET",
-        "/api/live",
-        &[
-            "Connection: Upgrade",
-            "Upgrade: websocket",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Version: 13",
-            &bearer,
-        ],
-    );
+    let handshake = websocket_handshake(Some(&token));
     let mut stream = TcpStream::connect(tollgate.addr()).await.expect("connect");
     stream.write_all(&handshake).await.expect("handshake");
     let mut head = vec![0u8; 12];

@@ -189,3 +189,17 @@ pub fn request_head(method: &str, path: &str, lines: &[&str]) -> Vec<u8> {
     head.push_str("\r\n");
     head.into_bytes()
 }
+
+/// Renders a WebSocket handshake for `/api/live` (RFC 6455 section 4.1),
+/// with the bearer token when one is given.
+pub fn websocket_handshake(token: Option<&str>) -> Vec<u8> {
+    let bearer = token.map(|token| format!("Authorization: Bearer {token}"));
+    let mut lines = vec![
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ];
+    lines.extend(bearer.as_deref());
+    request_head("GET", "/api/live", &lines)
+}
