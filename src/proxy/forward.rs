@@ -275,9 +275,9 @@ pub(super) fn spawn_tunnel(
                 return;
             }
         };
-        let activity = Arc::new(Activity::new());
-        let mut down = Active::new(TokioIo::new(down), activity.clone());
-        let mut up = Active::new(TokioIo::new(up), activity.clone());
+        let traffic = Arc::new(TunnelTraffic::new());
+        let mut down = Active::new(TokioIo::new(down), traffic.clone());
+        let mut up = Active::new(TokioIo::new(up), traffic.clone());
         let drain = timers.drain;
         let deadline = async {
             if closing.wait_for(|closing| *closing).await.is_err() {
@@ -293,7 +293,7 @@ pub(super) fn spawn_tunnel(
                 }
             }
             () = deadline => tracing::debug!("upgraded connection closed at the drain deadline"),
-            () = activity.quiet_for(timers.idle) => {
+            () = traffic.quiet_for(timers.idle) => {
                 tracing::debug!(idle_timeout = ?timers.idle, "upgraded connection closed idle");
             }
         }
@@ -310,14 +310,16 @@ pub(super) struct TunnelTimers {
 }
 
 /// When a byte last crossed a tunnel, as milliseconds since it opened.
-struct Activity {
+/// (A connection's idleness, in `server::idle`, counts requests in flight
+/// instead: a tunnel has no requests, only bytes.)
+struct TunnelTraffic {
     opened: Instant,
     last_ms: AtomicU64,
 }
 
-impl Activity {
+impl TunnelTraffic {
     fn new() -> Self {
-        Activity {
+        TunnelTraffic {
             opened: Instant::now(),
             last_ms: AtomicU64::new(0),
         }
@@ -343,12 +345,12 @@ impl Activity {
 /// One side of a tunnel, noting every read or write that moved bytes.
 struct Active<T> {
     io: T,
-    activity: Arc<Activity>,
+    traffic: Arc<TunnelTraffic>,
 }
 
 impl<T> Active<T> {
-    fn new(io: T, activity: Arc<Activity>) -> Self {
-        Active { io, activity }
+    fn new(io: T, traffic: Arc<TunnelTraffic>) -> Self {
+        Active { io, traffic }
     }
 }
 
@@ -361,7 +363,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Active<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.traffic.touch();
         }
         polled
     }
@@ -375,7 +377,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Active<T> {
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
+            self.traffic.touch();
         }
         polled
     }

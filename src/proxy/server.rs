@@ -379,6 +379,12 @@ impl Connection {
         let timeout = self.limits.header_read_timeout;
         let builder = self.builder.clone();
 
+        let driver = Driver {
+            closing: self.closing,
+            activity: &activity,
+            limits: &self.limits,
+            metrics: &self.metrics,
+        };
         let ended = match tls {
             None => {
                 if !request_begins(&self.stream, timeout).await {
@@ -388,14 +394,7 @@ impl Connection {
                 }
                 let io = TokioIo::new(self.stream);
                 let connection = builder.serve_connection_with_upgrades(io, service);
-                drive(
-                    connection,
-                    self.closing,
-                    &activity,
-                    &self.limits,
-                    &self.metrics,
-                )
-                .await
+                driver.drive(connection).await
             }
             Some(config) => {
                 let accepting = tls::accept(self.stream, config, timeout, remote);
@@ -407,27 +406,13 @@ impl Connection {
                     // ALPN settled it, and HTTP/2 never upgrades.
                     let h2 = builder.http2_only();
                     let connection = h2.serve_connection(io, service);
-                    drive(
-                        connection,
-                        self.closing,
-                        &activity,
-                        &self.limits,
-                        &self.metrics,
-                    )
-                    .await
+                    driver.drive(connection).await
                 } else {
                     // Upgrades (WebSockets) need the auto builder, which
                     // still tells HTTP/1 from HTTP/2 by the first bytes;
                     // the first-byte deadline bounds that wait.
                     let connection = builder.serve_connection_with_upgrades(io, service);
-                    drive(
-                        connection,
-                        self.closing,
-                        &activity,
-                        &self.limits,
-                        &self.metrics,
-                    )
-                    .await
+                    driver.drive(connection).await
                 }
             }
         };
@@ -442,42 +427,47 @@ impl Connection {
     }
 }
 
-/// Runs a connection to its end, asking it to close gracefully when the
-/// listener shuts down or when it has been idle for `limits.idle_timeout`.
-async fn drive<C>(
-    connection: C,
-    mut closing: watch::Receiver<bool>,
-    activity: &Activity,
-    limits: &ListenerLimits,
-    metrics: &ListenerMetrics,
-) -> Result<(), Box<dyn Error + Send + Sync>>
-where
-    C: GracefulConnection,
-    C::Error: Into<Box<dyn Error + Send + Sync>>,
-{
-    tokio::pin!(connection);
-    let shutdown = async {
-        if closing.wait_for(|closing| *closing).await.is_err() {
-            // The listener is gone without a shutdown: nothing to wait for.
-            std::future::pending::<()>().await;
+/// What a connection is run with, whichever protocol serves it.
+struct Driver<'a> {
+    closing: watch::Receiver<bool>,
+    activity: &'a Activity,
+    limits: &'a ListenerLimits,
+    metrics: &'a ListenerMetrics,
+}
+
+impl Driver<'_> {
+    /// Runs a connection to its end, asking it to close gracefully when the
+    /// listener shuts down or when it has been idle for `limits.idle_timeout`.
+    async fn drive<C>(mut self, connection: C) -> Result<(), Box<dyn Error + Send + Sync>>
+    where
+        C: GracefulConnection,
+        C::Error: Into<Box<dyn Error + Send + Sync>>,
+    {
+        tokio::pin!(connection);
+        let closing = &mut self.closing;
+        let shutdown = async {
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                // The listener is gone without a shutdown: nothing to wait for.
+                std::future::pending::<()>().await;
+            }
+            CloseKind::Shutdown
+        };
+        let idle = async {
+            self.activity.idle_for(self.limits.idle_timeout).await;
+            CloseKind::Idle
+        };
+        let why = tokio::select! {
+            ended = connection.as_mut() => return ended.map_err(Into::into),
+            why = shutdown => why,
+            why = idle => why,
+        };
+        if why == CloseKind::Idle {
+            tracing::debug!("connection idle; closing");
+            self.metrics.idle_closed.increment(1);
         }
-        CloseKind::Shutdown
-    };
-    let idle = async {
-        activity.idle_for(limits.idle_timeout).await;
-        CloseKind::Idle
-    };
-    let why = tokio::select! {
-        ended = connection.as_mut() => return ended.map_err(Into::into),
-        why = shutdown => why,
-        why = idle => why,
-    };
-    if why == CloseKind::Idle {
-        tracing::debug!("connection idle; closing");
-        metrics.idle_closed.increment(1);
+        connection.as_mut().graceful_shutdown();
+        connection.await.map_err(Into::into)
     }
-    connection.as_mut().graceful_shutdown();
-    connection.await.map_err(Into::into)
 }
 
 /// Counts a connection that hyper ended for a limit: a request head too
