@@ -11,10 +11,13 @@ import hmac
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import signal
 import time
 from pathlib import Path
+
+from procs import BenchError
 
 ISSUER = "https://accounts.bench.test"
 AUDIENCE = "bench-api"
@@ -196,8 +199,7 @@ def pool(keys, directory, alg, count, random_kid=False, log=print):
     if path.exists() and stamp.exists():
         if int(stamp.read_text()) + TOKEN_LIFETIME - time.time() > POOL_MIN_LIFETIME:
             return str(path)
-    for old in directory.glob(f"{kind}-*"):
-        old.unlink()
+    _remove_stale(directory, kind, count, keys.fingerprint())
     log(f"minting {count} distinct {kind} tokens ...")
     now = int(time.time())
     chunk = 2000
@@ -208,3 +210,40 @@ def pool(keys, directory, alg, count, random_kid=False, log=print):
                 out.write("\n".join(tokens) + "\n")
     stamp.write_text(str(now))
     return str(path)
+
+
+def _remove_stale(directory, kind, count, fingerprint):
+    """Deletes the pools of `kind` this one replaces: same size, or other keys.
+
+    Pools of other sizes made with the same keys stay, so a quick run (60,000
+    tokens), a full run (250,000) and the cache-size scenario (1,000,000)
+    do not re-mint each other's pools on every session.
+    """
+    shape = re.compile(rf"{re.escape(kind)}-(\d+)-([0-9a-f]+)\.")
+    for old in directory.iterdir():
+        found = shape.match(old.name)
+        if found and (int(found.group(1)) == count or found.group(2) != fingerprint):
+            old.unlink()
+
+
+def pool_head(path, count):
+    """Returns the path of a pool holding the first `count` tokens of pool `path`.
+
+    The cache-size scenario mints its largest pool once and takes the
+    smaller ones from its head; a head is rewritten when its pool is newer.
+    """
+    source = Path(path)
+    head = source.with_name(f"{source.stem}.head{count}.txt")
+    if head.exists() and head.stat().st_mtime >= source.stat().st_mtime:
+        return str(head)
+    written = 0
+    with open(source) as lines, open(head, "w") as out:
+        for line in lines:
+            if written == count:
+                break
+            out.write(line)
+            written += 1
+    if written < count:
+        head.unlink()
+        raise BenchError(f"{source} holds {written} tokens, fewer than {count}")
+    return str(head)
