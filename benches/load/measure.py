@@ -11,9 +11,11 @@ Three load generators, all bounded by a duration:
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,7 @@ class Load:
     expect: int = 200
     rate: int | None = None  # oha only
     streams: int = 1  # h2load only: concurrent streams per connection
+    cycle: bool = False  # wrk pool sent round and round on purpose: repeats expected
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Sample:
     pool_wraps: int = 0
     cpu_us_per_req: float | None = None
     notes: list = field(default_factory=list)
+    # The cache-size scenario only: tollgate's figures after the run.
+    rss_mib: float | None = None
+    hit_ratio: float | None = None
+    cache_entries: int | None = None
 
     @property
     def rps(self):
@@ -69,17 +76,21 @@ def _timeout(seconds):
     return seconds + 60
 
 
-def _wrk(load, port, seconds):
+def _wrk_command(load, port, seconds, ready, once=False):
+    """Returns wrk's command line and environment for `load`."""
     threads = max(1, min(2, load.conns))
     env = dict(os.environ, BENCH_EXPECT=str(load.expect), BENCH_THREADS=str(threads),
-               BENCH_TOKEN=load.token or "", BENCH_POOL=load.pool or "")
+               BENCH_TOKEN=load.token or "", BENCH_POOL=load.pool or "",
+               BENCH_READY=ready if load.pool else "", BENCH_ONCE="1" if once else "")
     cmd = [require_tool("wrk"), "-t", str(threads), "-c", str(load.conns), "-d", f"{int(seconds)}s",
            "--timeout", "5s", "-s", str(LUA), f"http://127.0.0.1:{port}/"]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                          timeout=_timeout(seconds))
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
-    if done.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr[-500:]}{done.stdout[-500:]}")
+    return cmd, env
+
+
+def _wrk_sample(returncode, stdout, stderr):
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({returncode}): {stderr[-500:]}{stdout[-500:]}")
     result = json.loads(line.split(" ", 1)[1])
     return Sample(
         requests=result["requests"], seconds=result["duration_us"] / 1e6,
@@ -87,6 +98,52 @@ def _wrk(load, port, seconds):
         bad_status=result["bad_status"], socket_errors=result["socket_errors"],
         pool_wraps=result["pool_wraps"],
     )
+
+
+def _wrk(load, port, seconds):
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as scratch:
+        cmd, env = _wrk_command(load, port, seconds, os.path.join(scratch, "ready"))
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=_timeout(seconds))
+    return _wrk_sample(done.returncode, done.stdout, done.stderr)
+
+
+def send_pool_once(load, port, progress, wanted, bound):
+    """Sends every token of `load.pool` once with wrk; returns (Sample, progress seen).
+
+    wrk runs for a duration, not a count: each thread stops after its slice
+    (BENCH_ONCE) and wrk is interrupted (SIGINT, after which it prints its
+    summary) as soon as `progress()` reaches `wanted`, when progress stalls
+    for 15 s after it started, or after `bound` seconds at most.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as scratch:
+        cmd, env = _wrk_command(load, port, bound, os.path.join(scratch, "ready"), once=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, start_new_session=True)
+        try:
+            seen = _watch(proc, progress, wanted, time.monotonic() + bound)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return _wrk_sample(proc.returncode, stdout, stderr), seen
+
+
+def _watch(proc, progress, wanted, deadline):
+    seen, last_change = 0, time.monotonic()
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        now_seen = progress()
+        if now_seen >= wanted:
+            return now_seen
+        if now_seen != seen:
+            seen, last_change = now_seen, time.monotonic()
+        elif seen and time.monotonic() - last_change > 15:
+            break
+    return progress()
 
 
 def _oha(load, port, seconds):
@@ -180,6 +237,30 @@ def status_of(port, token=None, http2=False):
         return response.status
     finally:
         conn.close()
+
+
+def scrape_metrics(port):
+    """Returns {metric name: value} from /metrics on 127.0.0.1:`port`, label sets summed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        text = response.read().decode()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise BenchError(f"/metrics on port {port} answered {response.status}")
+    values = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        name = name.split("{", 1)[0]
+        try:
+            values[name] = values.get(name, 0.0) + float(value)
+        except ValueError:
+            continue
+    return values
 
 
 def median(values):

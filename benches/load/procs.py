@@ -209,6 +209,18 @@ def _stat_fields(pid):
     return text[text.rindex(")") + 2:].split()
 
 
+def rss_mib(pid):
+    """Returns the resident memory of `pid` in MiB (VmRSS), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def tree_cpu_seconds(root):
     """Returns user+system CPU seconds of `root` and all its descendants.
 
