@@ -49,6 +49,7 @@ class Running:
     port: int
     h2_port: int | None
     log_path: Path | None
+    admin_port: int | None = None  # tollgate only: /metrics
 
     @property
     def pid(self):
@@ -70,6 +71,7 @@ class Config:
     kind: str  # direct, nginx, haproxy, envoy, tollgate
     alg: str | None = None  # the algorithm it verifies, None for plain proxies
     jwt_cache: bool = False  # Envoy's jwt_cache_config
+    cache_tokens: int | None = None  # tollgate: size the cache to hold this many
 
     @property
     def validates(self):
@@ -210,14 +212,37 @@ class Bench:
             jwks.write_text(json.dumps(self.keys.jwks(algs)))
             keys.append(f'jwks_file = "{jwks}"')
 
+        capacity, max_bytes = cache_size(config.cache_tokens)
         conf = self.dir / f"{config.name}.toml"
         conf.write_text(render("tollgate.toml", {
             "PORT": port, "ADMIN": admin, "UPSTREAM": self.upstream.port,
-            "ISSUER": ISSUER, "AUDIENCE": AUDIENCE, "ALGS": ", ".join(f'"{a}"' for a in algs), "KEYS": "\n".join(keys),
+            "ISSUER": ISSUER, "AUDIENCE": AUDIENCE, "ALGS": ", ".join(f'"{a}"' for a in algs),
+            "KEYS": "\n".join(keys), "CACHE_CAPACITY": capacity, "CACHE_BYTES": max_bytes,
+            "MAX_CONNS": self.max_conns,
         }))
         env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
         env["TOKIO_WORKER_THREADS"] = str(WORKERS)
         proc = self._spawn(config.name, [self.tollgate_bin, "run", "--config", str(conf)],
                            env=env, stdout_path=log_path)
         # tollgate serves HTTP/1.1 and h2c on the same port.
-        return Running(config.name, proc, port, port, log_path)
+        return Running(config.name, proc, port, port, log_path, admin_port=admin)
+
+
+# tollgate's own defaults, kept for every row but the cache-size scenario.
+DEFAULT_CACHE = (100_000, 64 * 1024 * 1024)
+# Bytes budgeted per cached token: above what one bench token weighs in
+# tollgate's cache (160 bytes of bookkeeping plus a small identity).
+CACHE_BYTES_PER_TOKEN = 1024
+
+
+def cache_size(tokens):
+    """Returns (cache.capacity, cache.max_bytes) able to hold `tokens` tokens.
+
+    A quarter of headroom on both: the cache is split into shards that each
+    get an equal share of the limits, and hashing does not spread the
+    tokens perfectly evenly, so an exact fit would evict a few.
+    """
+    if tokens is None:
+        return DEFAULT_CACHE
+    capacity = tokens + tokens // 4 + 64
+    return capacity, capacity * CACHE_BYTES_PER_TOKEN

@@ -32,8 +32,14 @@ class Medians:
                 "cpu": median([s.cpu_us_per_req for s in runs]),
                 "bad": sum(s.bad_status for s in runs),
                 "errors": sum(s.socket_errors for s in runs),
-                "wraps": sum(s.pool_wraps for s in runs),
+                # A pool cycled on purpose repeats by design.
+                "wraps": 0 if case.load.cycle else sum(s.pool_wraps for s in runs),
                 "notes": sorted({n for s in runs for n in s.notes}),
+                "rss": median([s.rss_mib for s in runs]),
+                "entries": min((s.cache_entries for s in runs if s.cache_entries is not None),
+                               default=None),
+                "hit_ratio": min((s.hit_ratio for s in runs if s.hit_ratio is not None),
+                                 default=None),
             }
 
     def get(self, scenario, name, variant="", conns=64, rate=None):
@@ -45,6 +51,8 @@ def render_report(cases, samples, args, seconds):
     lines = [
         f"# tollgate load benchmark ({'quick' if args.quick else 'full'} mode)",
         "",
+        *(["**Smoke run (`--smoke`): a trial of the driver, not a measurement.**", ""]
+          if getattr(args, "smoke", False) else []),
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}, "
         f"kernel {platform.release()}, open-files limit {getattr(args, 'nofile', '?')}",
@@ -58,16 +66,20 @@ def render_report(cases, samples, args, seconds):
     ]
     for key, row in medians.rows.items():
         case = row["case"]
+        if case.scenario == "cache-size":
+            continue
         scenario = case.scenario + (f" {case.variant}" if case.variant else "")
         if case.load.rate:
             scenario += f" @{case.load.rate}/s"
-        direct = medians.get(case.scenario, "direct", "", case.load.conns, case.load.rate)
+        direct = medians.get(case.scenario, "direct", case.variant, case.load.conns,
+                             case.load.rate)
         ratio = row["rps"] / direct["rps"] if direct and direct["rps"] else None
         lines.append(
             f"| {scenario} | {case.config.name} | {case.load.conns} | {_fmt(row['rps'], 0)} "
             f"| {_fmt(row['p50'], 2)} | {_fmt(row['p99'], 2)} | {_fmt(row['cpu'])} "
             f"| {_fmt(ratio, 2)} | {_checks(row)} |"
         )
+    lines += cache_size_table(medians)
     lines += ["", "## Targets (issue 4)", "", "| target | measured | needed | verdict |",
               "|---|---:|---:|---|"]
     for target in targets(medians):
@@ -75,14 +87,49 @@ def render_report(cases, samples, args, seconds):
     return "\n".join(lines) + "\n"
 
 
+def cache_size_table(medians):
+    """Returns the lines of the cache-size table, or none if it was not run.
+
+    Apart from the main table: its rows need tollgate's RSS, the tokens its
+    cache held and the hit ratio, which prove every measured request a hit.
+    """
+    rows = [r for r in medians.rows.values() if r["case"].scenario == "cache-size"]
+    if not rows:
+        return []
+    lines = [
+        "", "## Cost as the cache grows (issue 4)", "",
+        "Each run first sends every token of the pool once (not measured), then wrk "
+        "cycles through the same tokens. Hit ratio: hits / lookups during the measured "
+        "run, the lowest of the repetitions; cached: `tollgate_cache_entries` after the "
+        "fill; RSS: tollgate's VmRSS after the run.", "",
+        "| tokens | configuration | conns | req/s | p50 ms | p99 ms | proxy CPU µs/req "
+        "| RSS MiB | cached | hit ratio | checks |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        case = row["case"]
+        ratio = "n/a" if row["hit_ratio"] is None else f"{row['hit_ratio'] * 100:.2f} %"
+        entries = "n/a" if row["entries"] is None else f"{row['entries']:,}"
+        lines.append(
+            f"| {case.variant} | {case.config.name} | {case.load.conns} | {_fmt(row['rps'], 0)} "
+            f"| {_fmt(row['p50'], 2)} | {_fmt(row['p99'], 2)} | {_fmt(row['cpu'])} "
+            f"| {_fmt(row['rss'])} | {entries} | {ratio} | {_checks(row)} |"
+        )
+    return lines
+
+
 def _checks(row):
     issues = []
+    if not row["rps"]:
+        issues.append("no request completed")
     if row["bad"]:
         issues.append(f"{row['bad']} unexpected statuses")
     if row["errors"]:
         issues.append(f"{row['errors']} socket errors")
     if row["wraps"]:
         issues.append(f"token pool exhausted {row['wraps']}x")
+    if row.get("hit_ratio") is not None and row["hit_ratio"] < 0.999:
+        issues.append("misses while measuring")
     issues += row["notes"]
     return "; ".join(issues) or "ok"
 
@@ -111,6 +158,36 @@ def _verdict(valid, met):
     if not valid:
         return "invalid: rate not held"
     return "met" if met else "NOT met"
+
+
+def flatness(m):
+    """Yields 'cost as work grows' rows: the largest point's CPU/req against the smallest's.
+
+    Issue 4 asks the cost to stay flat and names no threshold, so these are
+    reported, not judged.
+    """
+    out = []
+    rows = list(m.rows.values())
+    for alg in ALGS:
+        sizes = [r for r in rows if r["case"].scenario == "cache-size"
+                 and r["case"].config.alg == alg]
+        if len(sizes) >= 2:
+            small, large = sizes[0], sizes[-1]
+            out.append(_reported(f"cache {large['case'].variant} vs {small['case'].variant}, "
+                                 f"{alg}: proxy CPU/req", large, small))
+    scaling = [r for r in rows if r["case"].scenario == "scaling"
+               and r["case"].config.name == TOLLGATE["HS256"].name]
+    if len(scaling) >= 2:
+        small, large = scaling[0], scaling[-1]
+        out.append(_reported(f"scaling c={large['case'].load.conns} vs "
+                             f"c={small['case'].load.conns}, HS256: proxy CPU/req", large, small))
+    return out
+
+
+def _reported(label, mine, base):
+    if not mine["cpu"] or not base["cpu"]:
+        return (label, "not measured", "flat", "not measured")
+    return (label, f"{mine['cpu'] / base['cpu']:.2f}×", "flat", "reported")
 
 
 def targets(m):
@@ -169,6 +246,7 @@ def targets(m):
                 out.append((f"open loop {rate}/s, {alg}: p99 added vs nginx's added",
                             f"{added:.3f} vs {ngx_added:.3f} ms", "≤ nginx",
                             _verdict(held, added <= ngx_added)))
+    out += flatness(m)
     h2_mine = m.get("http2", TOLLGATE["HS256"].name, conns=8)
     h2_nginx = m.get("http2", NGINX.name, conns=8)
     if h2_mine and h2_nginx:
