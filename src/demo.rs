@@ -166,14 +166,18 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let never = std::future::pending::<()>();
+    let limits = crate::config::ListenerLimits::default();
     tokio::spawn(serve(
         listener,
         None,
         Arc::new(handler),
         never,
-        Duration::ZERO,
-        crate::config::ListenerLimits::default(),
-        crate::telemetry::metrics::ListenerMetrics::noop(),
+        crate::proxy::server::ListenerConfig {
+            drain: Duration::ZERO,
+            limits,
+            slots: crate::proxy::server::ConnectionSlots::new(limits.max_connections),
+            metrics: crate::telemetry::metrics::ListenerMetrics::noop(),
+        },
     ));
     Ok(addr)
 }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-pub use self::forward::{ClientTls, Forwarder};
+pub use self::forward::{ClientTls, Forwarder, Session, SessionBody, TargetBody};
 use self::rate::RateLimiter;
 use self::respond::{ForwardFailure, Refusal, RequestFault, Target};
 use self::server::{ConnectionSlot, TransportKind};
@@ -91,8 +91,9 @@ pub struct Proxy {
     upstream_metrics: TargetMetrics,
     account_store_metrics: TargetMetrics,
     closing: watch::Receiver<bool>,
-    /// Buckets of the account store routes' per-client-IP rate limit.
-    limiter: RateLimiter,
+    /// Buckets of the account store routes' per-client-IP rate limit,
+    /// shared by every worker's proxy.
+    limiter: Arc<RateLimiter>,
 }
 
 /// What one request has gathered on its way, for the access log line and
@@ -142,7 +143,26 @@ impl Proxy {
             upstream_metrics,
             account_store_metrics,
             closing,
-            limiter: RateLimiter::default(),
+            limiter: Arc::new(RateLimiter::default()),
+        }
+    }
+
+    /// Builds the proxy for one more worker thread: the same state, rate
+    /// limits and metrics, and clients of its own, so that no upstream
+    /// connection is shared between two workers' runtimes (a connection's
+    /// task dies with the runtime that spawned it).
+    pub fn for_worker(&self) -> Self {
+        let state = &self.state;
+        Proxy {
+            state: state.clone(),
+            forwarder: Forwarder::new(
+                client_tls(state, |tls| &tls.upstream),
+                client_tls(state, |tls| &tls.account_store),
+            ),
+            upstream_metrics: self.upstream_metrics.clone(),
+            account_store_metrics: self.account_store_metrics.clone(),
+            closing: self.closing.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 
@@ -389,6 +409,12 @@ impl Proxy {
             .flatten();
         let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let slot = request.extensions_mut().remove::<ConnectionSlot>();
+        // An upgrade takes its connection over: it goes through the pool,
+        // whose connections hyper can hand over to a tunnel.
+        let session = request
+            .extensions_mut()
+            .remove::<Arc<Session>>()
+            .filter(|_| upgrade.is_none());
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
         headers::remove_target_overrides(headers);
@@ -405,7 +431,7 @@ impl Proxy {
         let max_body = snapshot.settings.limits.max_body_bytes;
         let sent = self
             .forwarder
-            .send(target, request, timeout, max_body, metrics)
+            .send(target, request, session, timeout, max_body, metrics)
             .await;
         let mut response = match sent {
             Ok(response) => response,

@@ -4,6 +4,9 @@
 //! wait for the response head only: bodies stream through as they come, so
 //! a long download or an event stream is not cut short.
 //!
+//! An HTTP/1 request to the upstream goes on its downstream connection's
+//! own upstream connection (see [`session`]); the rest use the pool.
+//!
 //! A target whose URL is `https` is reached over TLS. Each new connection
 //! takes the target's TLS client settings from the snapshot in force, so a
 //! reload with a renewed client certificate or CA file applies from the
@@ -32,6 +35,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tower_service::Service;
 
+mod session;
+
+use self::session::SessionError;
+pub use self::session::{Session, SessionBody};
 use super::respond::{ForwardFailure, Target};
 use super::server::ConnectionSlot;
 use crate::telemetry::metrics::TargetMetrics;
@@ -51,41 +58,54 @@ type TargetClient = Client<TargetConnector, WatchedBody>;
 pub struct Forwarder {
     upstream: TargetClient,
     account_store: TargetClient,
+    /// Opens the upstream connections of sessions.
+    upstream_connector: TargetConnector,
 }
 
 impl Forwarder {
     /// Builds the pooled clients; each `https` connection a target's client
     /// makes uses the settings its `ClientTls` gives at that moment.
     pub fn new(upstream_tls: ClientTls, account_store_tls: ClientTls) -> Self {
+        let upstream_connector = TargetConnector::new(upstream_tls);
         Forwarder {
-            upstream: pooled_client(upstream_tls),
-            account_store: pooled_client(account_store_tls),
+            upstream: pooled_client(upstream_connector.clone()),
+            account_store: pooled_client(TargetConnector::new(account_store_tls)),
+            upstream_connector,
         }
     }
 
     /// Sends `request` to `target` and waits up to `timeout` for the
-    /// response head; a body longer than `max_body` is cut off there.
+    /// response head; a body longer than `max_body` is cut off there. With
+    /// a `session`, the request goes on the downstream connection's own
+    /// upstream connection instead of the pool's.
     pub async fn send(
         &self,
         target: Target,
         request: Request<Incoming>,
+        session: Option<Arc<Session>>,
         timeout: Duration,
         max_body: u64,
         metrics: &TargetMetrics,
-    ) -> Result<Response<Incoming>, ForwardFailure> {
+    ) -> Result<Response<TargetBody>, ForwardFailure> {
         let broken = Arc::new(AtomicU8::new(BODY_WHOLE));
         let request = request.map(|body| WatchedBody {
             inner: body,
             remaining: max_body,
             broken: broken.clone(),
         });
-        let client = match target {
-            Target::Upstream => &self.upstream,
-            Target::AccountStore => &self.account_store,
+        let exchange = async {
+            match (target, session) {
+                (Target::Upstream, Some(session)) => {
+                    let sent = session.send(&self.upstream_connector, request).await;
+                    Ok(sent?.map(TargetBody::Session))
+                }
+                (Target::Upstream, None) => pooled(&self.upstream, request).await,
+                (Target::AccountStore, _) => pooled(&self.account_store, request).await,
+            }
         };
 
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, client.request(request)).await;
+        let result = tokio::time::timeout(timeout, exchange).await;
         metrics.duration.record(started.elapsed().as_secs_f64());
 
         match result {
@@ -101,15 +121,12 @@ impl Forwarder {
             // A TLS handshake that fails (an untrusted certificate, say)
             // counts here too: the connector reports it.
             Ok(Err(error)) if error.is_connect() => {
-                tracing::debug!(
-                    error = &error as &dyn std::error::Error,
-                    "target refused connection"
-                );
+                tracing::debug!(error = &*error.0, "target refused connection");
                 metrics.connect_errors.increment(1);
                 Err(ForwardFailure::Connect)
             }
             Ok(Err(error)) => {
-                tracing::debug!(error = &error as &dyn std::error::Error, "target failed");
+                tracing::debug!(error = &*error.0, "target failed");
                 metrics.other_errors.increment(1);
                 Err(ForwardFailure::Other)
             }
@@ -121,18 +138,81 @@ impl Forwarder {
     }
 }
 
+/// Sends `request` through a pooled client.
+async fn pooled(
+    client: &TargetClient,
+    request: Request<WatchedBody>,
+) -> Result<Response<TargetBody>, SendError> {
+    let response = client.request(request).await.map_err(SendError::pooled)?;
+    Ok(response.map(TargetBody::Pooled))
+}
+
+/// A failed send through either path, and whether it failed to connect.
+struct SendError(Box<dyn Error + Send + Sync>, bool);
+
+impl SendError {
+    fn pooled(error: hyper_util::client::legacy::Error) -> Self {
+        let connect = error.is_connect();
+        SendError(Box::new(error), connect)
+    }
+
+    fn is_connect(&self) -> bool {
+        self.1
+    }
+}
+
+impl From<SessionError> for SendError {
+    fn from(error: SessionError) -> Self {
+        let connect = matches!(error, SessionError::Connect(_));
+        SendError(Box::new(error), connect)
+    }
+}
+
+/// A response body from either path.
+pub enum TargetBody {
+    /// From a pooled connection, driven by its own task.
+    Pooled(Incoming),
+    /// From a session's connection, driven as it is read.
+    Session(SessionBody),
+}
+
+impl Body for TargetBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            TargetBody::Pooled(body) => Pin::new(body).poll_frame(context),
+            TargetBody::Session(body) => Pin::new(body).poll_frame(context),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            TargetBody::Pooled(body) => body.is_end_stream(),
+            TargetBody::Session(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            TargetBody::Pooled(body) => body.size_hint(),
+            TargetBody::Session(body) => body.size_hint(),
+        }
+    }
+}
+
 // XXX: hyper-util's pool takes a Mutex and SipHashes its key three times per
-// request (~3,900 instructions); a pool of our own would drop both.
-fn pooled_client(tls: ClientTls) -> TargetClient {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    // Let `https` URLs through to the TLS layer above.
-    http.enforce_http(false);
+// request (~3,900 instructions); sessions avoid it for HTTP/1 requests to
+// the upstream, the other requests still pay it.
+fn pooled_client(connector: TargetConnector) -> TargetClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_timer(TokioTimer::new())
-        .build(TargetConnector { http, tls })
+        .build(connector)
 }
 
 // --- TargetConnector ---
@@ -147,6 +227,17 @@ fn pooled_client(tls: ClientTls) -> TargetClient {
 struct TargetConnector {
     http: HttpConnector,
     tls: ClientTls,
+}
+
+impl TargetConnector {
+    fn new(tls: ClientTls) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        // Let `https` URLs through to the TLS layer above.
+        http.enforce_http(false);
+        TargetConnector { http, tls }
+    }
 }
 
 type Connecting = <HttpsConnector<HttpConnector> as Service<Uri>>::Future;

@@ -10,7 +10,8 @@ use std::error::Error;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 
 use self::idle::{Activity, InFlightBody};
 pub use self::tls::ServerTls;
-use super::Body;
+use super::{Body, Session};
 use crate::config::ListenerLimits;
 use crate::telemetry::metrics::ListenerMetrics;
 
@@ -91,12 +92,26 @@ impl TransportKind {
     }
 }
 
+/// How a listener runs, besides what it serves.
+pub struct ListenerConfig {
+    /// How long in-flight requests may take to finish after shutdown starts.
+    pub drain: Duration,
+    /// The connection and request limits.
+    pub limits: ListenerLimits,
+    /// The slots under `limits.max_connections`, shared by every listener
+    /// of the port.
+    pub slots: Arc<ConnectionSlots>,
+    /// The listener's metric handles.
+    pub metrics: ListenerMetrics,
+}
+
 /// Serves `handler` on `listener` until `shutdown` resolves, then stops
-/// accepting, waits up to `drain` for in-flight requests to finish, and
+/// accepting, waits up to `config.drain` for in-flight requests to finish, and
 /// closes the connections still open. With `tls`, every connection is
 /// HTTPS, with the settings `tls` gives at the moment it is accepted.
 ///
-/// At `limits.max_connections` open connections the loop stops calling
+/// At `limits.max_connections` open connections (counted in the slots,
+/// which the listeners of one port share) the loop stops calling
 /// `accept` until one closes, as HAProxy's `maxconn` does: new clients
 /// wait in the kernel's listen backlog instead of being accepted and
 /// starved, and the process never runs out of file descriptors on
@@ -109,25 +124,27 @@ pub async fn serve<H, F>(
     tls: Option<ServerTls>,
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
-    drain: Duration,
-    limits: ListenerLimits,
-    metrics: ListenerMetrics,
+    config: ListenerConfig,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    let ListenerConfig {
+        drain,
+        limits,
+        slots,
+        metrics,
+    } = config;
     let builder = connection_builder(&limits);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (closing_sender, closing) = watch::channel(false);
     // Connection tasks live in a set, not detached, so that the ones still
     // busy at the drain deadline can be cut off instead of outliving `serve`.
     let mut connections = JoinSet::new();
     let mut accept_errors = AcceptErrors::default();
-    let mut at_capacity = AtCapacity::default();
     tokio::pin!(shutdown);
 
     loop {
-        let accepting = accept(&listener, &slots, &mut at_capacity, &metrics);
+        let accepting = accept(&listener, &slots, &metrics);
         let (stream, remote, slot) = tokio::select! {
             // Reap finished connections, so the set holds only live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
@@ -209,43 +226,74 @@ fn connection_builder(limits: &ListenerLimits) -> Builder<TokioExecutor> {
 /// the accept is cancelled goes back with the dropped permit.
 async fn accept(
     listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-    at_capacity: &mut AtCapacity,
+    slots: &ConnectionSlots,
     metrics: &ListenerMetrics,
 ) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = match slots.clone().try_acquire_owned() {
+    let slot = match slots.permits.clone().try_acquire_owned() {
         Ok(slot) => slot,
         Err(_) => {
-            at_capacity.reached(metrics);
-            let slot = slots.clone().acquire_owned().await;
+            slots.reached(metrics);
+            let slot = slots.permits.clone().acquire_owned().await;
             slot.expect("the slot semaphore is never closed")
         }
     };
-    at_capacity.left();
+    slots.left();
     let (stream, remote) = listener.accept().await?;
     Ok((stream, remote, slot))
 }
 
-/// Counts the stretches spent at `max_connections`, with at most one warn
-/// line per [`ACCEPT_WARN_EVERY`]: a client that closes and reopens
-/// connections at the cap starts a stretch each time, and must not be able
-/// to flood the log.
+/// The connection slots under `limits.max_connections` of one port, shared
+/// by every worker that accepts on it, with the count of stretches spent at
+/// the cap.
+pub struct ConnectionSlots {
+    permits: Arc<Semaphore>,
+    /// Set while the cap is met; a stretch is counted once however many
+    /// workers wait in it.
+    full: AtomicBool,
+    warned: Mutex<AtCapacity>,
+}
+
+impl ConnectionSlots {
+    /// Builds `max` slots.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(ConnectionSlots {
+            permits: Arc::new(Semaphore::new(max)),
+            full: AtomicBool::new(false),
+            warned: Mutex::new(AtCapacity::default()),
+        })
+    }
+
+    /// Notes that the cap was met; counted once per stretch, not per wait.
+    fn reached(&self, metrics: &ListenerMetrics) {
+        if self.full.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        metrics.at_capacity.increment(1);
+        self.warned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reached();
+    }
+
+    /// Notes that a slot is free again.
+    fn left(&self) {
+        self.full.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Writes at most one warn line per [`ACCEPT_WARN_EVERY`] about stretches
+/// at `max_connections`: a client that closes and reopens connections at
+/// the cap starts a stretch each time, and must not be able to flood the
+/// log.
 #[derive(Default)]
 struct AtCapacity {
-    now: bool,
     last_warned: Option<Instant>,
     stretches: u64,
 }
 
 impl AtCapacity {
-    /// Notes that the cap was met; counted once per stretch, not per wait.
-    fn reached(&mut self, metrics: &ListenerMetrics) {
-        if self.now {
-            return;
-        }
-        self.now = true;
+    fn reached(&mut self) {
         self.stretches += 1;
-        metrics.at_capacity.increment(1);
         let due = self
             .last_warned
             .is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY);
@@ -257,11 +305,6 @@ impl AtCapacity {
             self.last_warned = Some(Instant::now());
             self.stretches = 0;
         }
-    }
-
-    /// Notes that a slot is free again.
-    fn left(&mut self) {
-        self.now = false;
     }
 }
 
@@ -362,8 +405,14 @@ impl Connection {
         let activity = Activity::new();
         let counted = activity.clone();
         let slot = self.slot.clone();
+        let session = Arc::new(Session::default());
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(transport);
+            // HTTP/1 requests come one at a time, so they can share one
+            // upstream connection; HTTP/2 streams are concurrent.
+            if request.version() < http::Version::HTTP_2 {
+                request.extensions_mut().insert(session.clone());
+            }
             if request.headers().contains_key(http::header::UPGRADE) {
                 request
                     .extensions_mut()

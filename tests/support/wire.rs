@@ -37,6 +37,14 @@ impl RawConnection {
         }
     }
 
+    /// Wraps a stream already connected (and maybe already used).
+    pub fn from_stream(stream: TcpStream) -> Self {
+        RawConnection {
+            stream,
+            buffered: Vec::new(),
+        }
+    }
+
     /// Writes `request` and reads one response.
     pub async fn send(&mut self, request: &[u8]) -> Answer {
         self.write(request).await;
