@@ -16,7 +16,7 @@
 //! a 128-bit pseudorandom value, and doing better than blind is breaking
 //! SipHash as a PRF. A collision-resistant digest (SHA-256, the key here
 //! before) guards against an attacker who can hash offline; nobody can, so
-//! it bought nothing for four times the instructions per lookup.
+//! it bought nothing for seven times the instructions per lookup.
 //!
 //! The output must still be wide. At an absurd 100,000 distinct tokens a
 //! second for a year (about 3.2e12, or 2^41.5 guesses) against a full cache
@@ -24,8 +24,8 @@
 //! key is about 2^(41.5 + 16.6 - b) for a b-bit key: 2^-5.9, nearly 2 %, at
 //! 64 bits, which is not a risk to take with identities; 2^-69.9 at 128
 //! bits. Even the birthday bound over every token of that year, 2^82 pairs,
-//! stays at 2^-46 of any two sharing a key at 128 bits (at 64 bits, 2^18
-//! expected pairs would). SipHash's authors mark its 128-bit output mode
+//! gives 2^-46 odds of any two sharing a key at 128 bits (at 64 bits some
+//! 2^18 pairs would). SipHash's authors mark its 128-bit output mode
 //! experimental: less studied than the 64-bit one, same rounds, no
 //! published attack.
 //!
