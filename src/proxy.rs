@@ -492,7 +492,7 @@ impl Proxy {
             target: "tollgate::access",
             request_id = exchange.request_id.to_str().unwrap_or("-"),
             user_id = exchange.identity.as_ref().and_then(|id| id.subject.as_deref()),
-            http.method = %exchange.method,
+            http.method = exchange.method.as_str(),
             http.path = exchange.path(),
             http.status = response.status().as_u16(),
             // Microsecond precision: more digits are noise, not data.

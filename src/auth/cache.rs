@@ -1,46 +1,126 @@
 //! The validated-token cache.
 //!
-//! A repeat token costs a hash lookup instead of a signature check. Entries
-//! are keyed by the SHA-256 digest of the full token text. A short or
-//! non-cryptographic hash would let two tokens collide, and the cache would
-//! then hand one caller another's identity; nobody can make two tokens with
-//! one SHA-256 digest. The digest also keeps the cache at 32 bytes per key
-//! where tokens run to hundreds of bytes or more (issue 4's memory target),
-//! and keeps bearer tokens themselves out of the process's long-lived memory.
-//! Each entry carries the instant it must die (the token's `exp` plus the
+//! A repeat token costs a hash lookup instead of a signature check. Each
+//! entry carries the instant it must die (the token's `exp` plus the
 //! leeway) and the snapshot generation it was made under.
+//!
+//! # The key
+//!
+//! Entries are keyed by a 128-bit SipHash-2-4 of the full token text, under
+//! a key drawn at random when the cache is built. What matters is that no
+//! caller can present a token whose cache key equals that of someone
+//! else's cached token, or the cache would hand them that identity. The
+//! attacker never sees a cache key: keys stay inside the process, and
+//! a guess is only tested by sending the token and seeing whether it
+//! passes. With the SipHash key secret, each such guess is a blind shot at
+//! a 128-bit pseudorandom value, and doing better than blind is breaking
+//! SipHash as a PRF. A collision-resistant digest (SHA-256, the key here
+//! before) guards against an attacker who can hash offline; nobody can, so
+//! it bought nothing for seven times the instructions per lookup.
+//!
+//! The output must still be wide. At an absurd 100,000 distinct tokens a
+//! second for a year (about 3.2e12, or 2^41.5 guesses) against a full cache
+//! of 100,000 entries (2^16.6), the chance that some guess lands on a held
+//! key is about 2^(41.5 + 16.6 - b) for a b-bit key: 2^-5.9, nearly 2 %, at
+//! 64 bits, which is not a risk to take with identities; 2^-69.9 at 128
+//! bits. Even the birthday bound over every token of that year, 2^82 pairs,
+//! gives 2^-46 odds of any two sharing a key at 128 bits (at 64 bits some
+//! 2^18 pairs would). SipHash's authors mark its 128-bit output mode
+//! experimental: less studied than the 64-bit one, same rounds, no
+//! published attack.
+//!
+//! The key is already uniformly random, so the map does not hash it again:
+//! [`KeyHashBuilder`] passes 64 of its bits straight through as the map's
+//! hash. The key is also 16 bytes inline in the map's slot, where tokens run
+//! to hundreds of bytes, and keeps bearer tokens themselves out of the
+//! process's long-lived memory.
 //!
 //! The cache is bounded by bytes as well as by count: identities hold claim
 //! values chosen by the issuer, so a count alone would not bound memory.
 //! Each entry weighs what it holds (see [`EntryWeight`]).
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use aws_lc_rs::digest::{SHA256, SHA256_OUTPUT_LEN, digest};
 use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use siphasher::sip128::{Hasher128, SipHasher24};
 
 use super::Identity;
 
 /// What one entry costs beyond its identity's heap: the map slot with its
-/// digest key, the `Arc` header, the allocator's bookkeeping. An estimate,
-/// measured with benches/memory.py (RSS per cached token).
-const ENTRY_OVERHEAD_BYTES: u64 = 160;
+/// 16-byte key, the `Arc` header, the allocator's bookkeeping. An estimate,
+/// measured with benches/memory.py (RSS per cached token): 160 with the
+/// 32-byte SHA-256 key, 16 less since (about 19 bytes of RSS less per
+/// token were measured).
+const ENTRY_OVERHEAD_BYTES: u64 = 144;
 
-/// The SHA-256 digest of a token's text: the cache key.
-type TokenDigest = [u8; SHA256_OUTPUT_LEN];
+/// A token's cache key: its keyed 128-bit SipHash (see the module doc).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct TokenKey(u128);
+
+impl Hash for TokenKey {
+    /// Feeds 64 of the key's bits, which are already uniform, to the map's
+    /// hasher; equal keys still hash alike, which is all a map needs.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0 as u64);
+    }
+}
+
+/// Builds [`KeyHash`]ers: the map's hash of a [`TokenKey`] is its own bits.
+#[derive(Clone, Copy, Default)]
+struct KeyHashBuilder;
+
+impl BuildHasher for KeyHashBuilder {
+    type Hasher = KeyHash;
+
+    fn build_hasher(&self) -> KeyHash {
+        KeyHash(0)
+    }
+}
+
+/// Passes a [`TokenKey`]'s bits through as the map's hash.
+struct KeyHash(u64);
+
+impl Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, bits: u64) {
+        self.0 = bits;
+    }
+
+    /// Not reached by [`TokenKey`]; folds bytes in so that the hasher stays
+    /// a correct (if weak) one for anything else.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+}
+
+type Entries =
+    Cache<TokenKey, Entry, EntryWeight, KeyHashBuilder, DefaultLifecycle<TokenKey, Entry>>;
 
 /// Holds tokens that verified, with the identity each produced.
 pub struct TokenCache {
     /// `None` when the cache is configured off (capacity or bytes 0).
-    entries: Option<Cache<TokenDigest, Entry, EntryWeight>>,
+    entries: Option<Entries>,
+    /// The SipHash key, drawn once per cache and never shown.
+    secret: [u64; 2],
 }
 
-/// Digests a token's text for the cache key.
-fn key(token: &str) -> TokenDigest {
-    let mut key = [0u8; SHA256_OUTPUT_LEN];
-    key.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
-    key
+/// Draws the SipHash key from the system's random source.
+fn random_secret() -> [u64; 2] {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .expect("the system random source serves 16 bytes (aws-lc-rs needs it for any crypto)");
+    let (k0, k1) = bytes.split_at(8);
+    [
+        u64::from_le_bytes(k0.try_into().expect("8 bytes")),
+        u64::from_le_bytes(k1.try_into().expect("8 bytes")),
+    ]
 }
 
 /// Weighs an entry in bytes, but never less than `floor`.
@@ -53,8 +133,8 @@ struct EntryWeight {
     floor: u64,
 }
 
-impl Weighter<TokenDigest, Entry> for EntryWeight {
-    fn weight(&self, _: &TokenDigest, entry: &Entry) -> u64 {
+impl Weighter<TokenKey, Entry> for EntryWeight {
+    fn weight(&self, _: &TokenKey, entry: &Entry) -> u64 {
         let bytes = ENTRY_OVERHEAD_BYTES + entry.identity.heap_bytes() as u64;
         bytes.max(self.floor)
     }
@@ -85,9 +165,27 @@ impl TokenCache {
     pub fn new(capacity: usize, max_bytes: u64) -> Self {
         let entries = (capacity > 0 && max_bytes > 0).then(|| {
             let floor = max_bytes.div_ceil(capacity as u64);
-            Cache::with_weighter(capacity, max_bytes, EntryWeight { floor })
+            let weight = EntryWeight { floor };
+            Cache::with(
+                capacity,
+                max_bytes,
+                weight,
+                KeyHashBuilder,
+                Default::default(),
+            )
         });
-        TokenCache { entries }
+        TokenCache {
+            entries,
+            secret: random_secret(),
+        }
+    }
+
+    /// Hashes a token's text into its cache key under this cache's secret.
+    fn key(&self, token: &str) -> TokenKey {
+        let [k0, k1] = self.secret;
+        let mut hasher = SipHasher24::new_with_keys(k0, k1);
+        hasher.write(token.as_bytes());
+        TokenKey(hasher.finish128().as_u128())
     }
 
     /// Looks a token up.
@@ -95,7 +193,7 @@ impl TokenCache {
         let Some(entries) = &self.entries else {
             return CacheLookup::Miss;
         };
-        let key = key(token);
+        let key = self.key(token);
         let Some(entry) = entries.get(&key) else {
             return CacheLookup::Miss;
         };
@@ -119,7 +217,7 @@ impl TokenCache {
             not_after,
             generation,
         };
-        entries.insert(key(token), entry);
+        entries.insert(self.key(token), entry);
     }
 
     /// Returns how many tokens are held.
@@ -222,6 +320,38 @@ mod tests {
             cache.get("header.claims.signature", 1, 50.0),
             CacheLookup::Hit(_)
         ));
+    }
+
+    #[test]
+    fn distinct_tokens_get_distinct_keys_and_one_token_always_the_same() {
+        let cache = TokenCache::new(10, 1 << 20);
+        let tokens: Vec<String> = (0..1000).map(|at| format!("h.c.s{at}")).collect();
+        let keys: std::collections::HashSet<u128> =
+            tokens.iter().map(|token| cache.key(token).0).collect();
+        assert_eq!(keys.len(), tokens.len());
+        for token in &tokens {
+            assert_eq!(cache.key(token), cache.key(token), "{token}");
+        }
+        // Empty and one-byte-apart texts too.
+        assert_ne!(cache.key(""), cache.key("\0"));
+        assert_ne!(cache.key("a.b.c"), cache.key("a.b.d"));
+    }
+
+    #[test]
+    fn two_caches_key_one_token_differently() {
+        // Each process builds its cache once, so two caches stand for two
+        // processes: neither can predict the other's keys.
+        let (first, second) = (TokenCache::new(10, 1 << 20), TokenCache::new(10, 1 << 20));
+        assert_ne!(first.secret, second.secret);
+        for token in ["t", "header.claims.signature", ""] {
+            assert_ne!(first.key(token), second.key(token), "{token}");
+        }
+    }
+
+    #[test]
+    fn the_map_hash_is_the_keys_own_bits() {
+        let key = TokenKey(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_eq!(KeyHashBuilder.hash_one(key), 0xfedc_ba98_7654_3210);
     }
 
     #[test]

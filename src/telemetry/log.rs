@@ -6,6 +6,8 @@
 //! `request_id` are always present (null when unknown) so that log queries
 //! need no existence checks.
 
+mod clock;
+mod json;
 mod line;
 mod sink;
 

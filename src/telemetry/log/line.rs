@@ -3,8 +3,9 @@
 //! Every proxied request writes an access line and opens a span, so this is
 //! on the hot path. It renders values straight into a reused per-thread
 //! buffer: no JSON map, no per-field `String` key, no second copy of the
-//! line. Values go through serde_json one at a time, so escaping and number
-//! formatting are exactly serde_json's.
+//! line, and no `fmt` machinery for the parts every line has. Values are
+//! written by [`json`], whose output is serde_json's byte for byte, and the
+//! timestamp by [`Clock`], whose output is humantime's.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
@@ -20,10 +21,17 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::clock::Clock;
+use super::json;
+
 /// Keys every line starts with, in this order, before the sorted rest.
 const FIXED: [&str; 3] = ["timestamp", "level", "service"];
 /// Keys every line carries after [`FIXED`], `null` when no field gave them.
 const PROMISED: [&str; 3] = ["user_id", "request_id", "message"];
+/// Bytes a span's rendered fields start with room for: a request span's
+/// `request_id`, `trace_id` and `user_id` fit, so recording them allocates
+/// once rather than at each doubling.
+const SPAN_TEXT_BYTES: usize = 128;
 
 /// Writes events as JSON lines to `writer`, with the fields of the spans
 /// they happened in.
@@ -36,7 +44,9 @@ pub(super) struct JsonLines<W> {
 impl<W> JsonLines<W> {
     /// Builds the layer for the service named `service`.
     pub(super) fn new(service: &str, writer: W) -> Self {
-        let service = serde_json::to_string(service).unwrap_or_else(|_| "null".into());
+        let mut rendered = Vec::new();
+        json::write_str(&mut rendered, service);
+        let service = String::from_utf8(rendered).unwrap_or_else(|_| "null".into());
         JsonLines {
             service: service.into(),
             writer,
@@ -62,6 +72,14 @@ struct Fields {
 }
 
 impl Fields {
+    /// Builds empty fields with room for `bytes` of rendered values.
+    fn with_capacity(bytes: usize) -> Self {
+        Fields {
+            text: Vec::with_capacity(bytes),
+            ..Fields::default()
+        }
+    }
+
     fn clear(&mut self) {
         self.text.clear();
         self.at.clear();
@@ -74,14 +92,17 @@ impl Fields {
             .map(|(_, range)| &self.text[range.clone()])
     }
 
-    /// Renders `value` under `name`, replacing a field of that name.
-    fn put(&mut self, name: &'static str, value: &(impl serde::Serialize + ?Sized)) {
+    /// Renders a value with `write` under `name`, replacing a field of
+    /// that name.
+    fn put(&mut self, name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
         let start = self.text.len();
-        if serde_json::to_writer(&mut self.text, value).is_err() {
-            self.text.truncate(start);
-            self.text.extend_from_slice(b"null");
-        }
+        write(&mut self.text);
         self.place(name, start..self.text.len());
+    }
+
+    /// Renders `value` as a JSON string under `name`.
+    fn put_str(&mut self, name: &'static str, value: &str) {
+        self.put(name, |text| json::write_str(text, value));
     }
 
     /// Copies an already rendered value in under `name`.
@@ -97,42 +118,39 @@ impl Fields {
             None => self.at.push((name, range)),
         }
     }
-
-    fn remove(&mut self, name: &str) {
-        self.at.retain(|(known, _)| *known != name);
-    }
 }
 
 impl Visit for Fields {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field.name(), &value);
+        self.put(field.name(), |text| json::write_f64(text, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field.name(), &value);
+        self.put(field.name(), |text| json::write_i64(text, value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field.name(), &value);
+        self.put(field.name(), |text| json::write_u64(text, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field.name(), &value);
+        let value: &[u8] = if value { b"true" } else { b"false" };
+        self.put(field.name(), |text| text.extend_from_slice(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field.name(), value);
+        self.put_str(field.name(), value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field.name(), &error_chain(value));
+        self.put_str(field.name(), &error_chain(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let _ = write!(scratch, "{value:?}");
-        self.put(field.name(), scratch.as_str());
+        self.put_str(field.name(), &scratch);
         self.scratch = scratch;
     }
 }
@@ -155,10 +173,18 @@ struct SpanFields(Fields);
 
 // --- Layer ---
 
+/// What writing one line needs, reused so that a line costs no allocation
+/// once the buffers have grown.
+#[derive(Default)]
+struct LineBuffers {
+    fields: Fields,
+    text: Vec<u8>,
+    clock: Clock,
+}
+
 thread_local! {
-    /// The fields and the line of the event being written, reused so that
-    /// a line costs no allocation once the buffers have grown.
-    static LINE: RefCell<(Fields, Vec<u8>)> = RefCell::default();
+    /// The buffers of the event being written on this thread.
+    static LINE: RefCell<LineBuffers> = RefCell::default();
 }
 
 impl<S, W> Layer<S> for JsonLines<W>
@@ -170,7 +196,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut fields = Fields::default();
+        let mut fields = Fields::with_capacity(SPAN_TEXT_BYTES);
         attrs.record(&mut fields);
         span.extensions_mut().insert(SpanFields(fields));
     }
@@ -188,11 +214,8 @@ where
         // A nested event (one logged while writing a line) gets a buffer of
         // its own rather than a panic on the busy one.
         let written = LINE.try_with(|line| match line.try_borrow_mut() {
-            Ok(mut line) => {
-                let (fields, text) = &mut *line;
-                self.write_line(event, &ctx, fields, text)
-            }
-            Err(_) => self.write_line(event, &ctx, &mut Fields::default(), &mut Vec::new()),
+            Ok(mut line) => self.write_line(event, &ctx, &mut line),
+            Err(_) => self.write_line(event, &ctx, &mut LineBuffers::default()),
         });
         // Logging has nowhere to report its own failure.
         let _ = written;
@@ -207,12 +230,16 @@ where
         &self,
         event: &Event<'_>,
         ctx: &Context<'_, S>,
-        fields: &mut Fields,
-        line: &mut Vec<u8>,
+        buffers: &mut LineBuffers,
     ) -> io::Result<()>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        let LineBuffers {
+            fields,
+            text: line,
+            clock,
+        } = buffers;
         fields.clear();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
@@ -224,41 +251,170 @@ where
             }
         }
         event.record(fields);
-        fields.put("target", event.metadata().target());
+        fields.put_str("target", event.metadata().target());
 
         line.clear();
-        self.render(event, fields, line)?;
+        self.render(event, fields, clock, line)?;
         let mut writer = self.writer.make_writer_for(event.metadata());
         writer.write_all(line)
     }
 
     /// Writes the fixed keys, the promised ones, then the rest sorted by
     /// name (the order a JSON map would give them), and a newline.
-    fn render(&self, event: &Event<'_>, fields: &mut Fields, line: &mut Vec<u8>) -> io::Result<()> {
-        let now = humantime::format_rfc3339_micros(SystemTime::now());
-        let level = event.metadata().level().as_str();
-        write!(
-            line,
-            r#"{{"timestamp":"{now}","level":"{level}","service":{}"#,
-            self.service
-        )?;
-        // A field may not overwrite what every line promises.
-        for key in FIXED {
-            fields.remove(key);
-        }
+    fn render(
+        &self,
+        event: &Event<'_>,
+        fields: &mut Fields,
+        clock: &mut Clock,
+        line: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        line.extend_from_slice(br#"{"timestamp":""#);
+        clock.write(line, SystemTime::now())?;
+        line.extend_from_slice(br#"","level":""#);
+        line.extend_from_slice(event.metadata().level().as_str().as_bytes());
+        line.extend_from_slice(br#"","service":"#);
+        line.extend_from_slice(self.service.as_bytes());
         for key in PROMISED {
-            write!(line, r#","{key}":"#)?;
+            // Plain identifiers: nothing to escape.
+            line.extend_from_slice(b",\"");
+            line.extend_from_slice(key.as_bytes());
+            line.extend_from_slice(b"\":");
             line.extend_from_slice(fields.value(key).unwrap_or(b"null"));
         }
-        fields.at.retain(|(name, _)| !PROMISED.contains(name));
+        // Written already; and a field may not overwrite what every line
+        // promises.
+        fields
+            .at
+            .retain(|(name, _)| !PROMISED.contains(name) && !FIXED.contains(name));
         fields.at.sort_unstable_by_key(|(name, _)| *name);
         for (name, range) in &fields.at {
             line.push(b',');
-            serde_json::to_writer(&mut *line, name)?;
+            json::write_str(line, name);
             line.push(b':');
             line.extend_from_slice(&fields.text[range.clone()]);
         }
         line.extend_from_slice(b"}\n");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Keeps what the layer writes, for the test to read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let mut held = self.0.lock().map_err(|_| io::Error::other("poisoned"))?;
+            held.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `emit` under a subscriber with only the JSON layer, and returns
+    /// the text written.
+    fn written(emit: impl FnOnce()) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let layer = JsonLines::new("svc \"edge\"", move || writer.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = captured.0.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes).expect("lines are UTF-8")
+    }
+
+    fn parsed(text: &str) -> Vec<Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    #[test]
+    fn field_values_read_back_as_they_were_logged() {
+        let tricky = "quote \" backslash \\ tab \t nul \u{0} del \u{7f} caf\u{e9} \u{1F600}";
+        let text = written(|| {
+            tracing::warn!(
+                text = tricky,
+                shown = %tricky,
+                ratio = 0.1_f64,
+                count = u64::MAX,
+                negative = i64::MIN,
+                flag = true,
+                "a \"message\"\n"
+            );
+        });
+        let lines = parsed(&text);
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {text}");
+        };
+        assert_eq!(line["text"], tricky);
+        assert_eq!(line["shown"], tricky);
+        assert_eq!(line["ratio"].as_f64(), Some(0.1));
+        assert_eq!(line["count"].as_u64(), Some(u64::MAX));
+        assert_eq!(line["negative"].as_i64(), Some(i64::MIN));
+        assert_eq!(line["flag"], true);
+        assert_eq!(line["message"], "a \"message\"\n");
+        assert_eq!(line["service"], "svc \"edge\"");
+        assert_eq!(line["level"], "WARN");
+    }
+
+    #[test]
+    fn a_line_has_the_fixed_keys_then_the_promised_then_the_rest_sorted() {
+        // Fields named like the fixed keys are dropped, not repeated.
+        let text = written(|| {
+            tracing::info!(
+                zeta = "z",
+                service = "spoofed",
+                timestamp = 0_u64,
+                http.status = 200_u64,
+                "done"
+            );
+        });
+        let (timestamp, rest) = text
+            .strip_prefix(r#"{"timestamp":""#)
+            .and_then(|text| text.split_once('"'))
+            .expect("the line starts with its timestamp");
+        assert!(humantime::parse_rfc3339(timestamp).is_ok(), "{timestamp}");
+        assert_eq!(timestamp.len(), "2026-12-04T22:05:26.123456Z".len());
+        let expected = concat!(
+            r#","level":"INFO","service":"svc \"edge\"","user_id":null,"#,
+            r#""request_id":null,"message":"done","http.status":200,"#,
+            r#""target":"tollgate::telemetry::log::line::tests","zeta":"z"}"#,
+            "\n"
+        );
+        assert_eq!(rest, expected);
+    }
+
+    #[test]
+    fn an_event_in_a_span_carries_the_span_fields_recorded_before_it() {
+        let text = written(|| {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r-1",
+                user_id = tracing::field::Empty
+            );
+            let _entered = span.enter();
+            span.record("user_id", "alice");
+            tracing::warn!(failure = "timeout", "forwarding failed");
+        });
+        let lines = parsed(&text);
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {text}");
+        };
+        assert_eq!(line["request_id"], "r-1");
+        assert_eq!(line["user_id"], "alice");
+        assert_eq!(line["failure"], "timeout");
     }
 }
