@@ -203,8 +203,11 @@ async fn a_body_longer_than_its_content_length_does_not_leak_into_the_next_answe
     let upstream = Scripted::start(|_, head| {
         let path = path_of(head);
         let surplus = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED";
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}{surplus}", path.len())
-            .into_bytes()
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}{surplus}",
+            path.len()
+        )
+        .into_bytes()
     })
     .await;
     let tollgate = Harness::new(upstream.addr).start().await;
@@ -262,10 +265,7 @@ async fn chunked_trailers_204_and_304_keep_the_connection_in_step() {
     let mut downstream = RawConnection::connect(tollgate.addr()).await;
     for round in 0..2 {
         let path = format!("/public/c{round}");
-        assert_eq!(
-            get_text(&mut downstream, &path).await,
-            (200, path.clone())
-        );
+        assert_eq!(get_text(&mut downstream, &path).await, (200, path.clone()));
         assert_eq!(get_text(&mut downstream, "/public/n").await.0, 204);
         assert_eq!(get_text(&mut downstream, "/public/m").await.0, 304);
     }
@@ -333,7 +333,9 @@ async fn identity_does_not_carry_over_to_the_next_request_on_a_connection() {
     assert_eq!(first.status, 200);
     let second = downstream.send(&request_head("GET", "/profile", &[])).await;
     assert_eq!(second.status, 401);
-    let third = downstream.send(&request_head("GET", "/public/x", &[])).await;
+    let third = downstream
+        .send(&request_head("GET", "/public/x", &[]))
+        .await;
     assert_eq!(third.status, 200);
 
     let requests = recorder.requests();
