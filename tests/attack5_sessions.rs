@@ -469,3 +469,73 @@ async fn answer_early(mut stream: TcpStream) {
         }
     }
 }
+
+/// Request smuggling through the kept upstream connection: a request
+/// framed by both `Transfer-Encoding: chunked` and a `Content-Length`
+/// (RFC 9112 section 6.3: chunked wins), whose body hides a second
+/// request, then a plain one on the same downstream connection. The
+/// recording upstream must frame the first request alone, with an empty
+/// body and nothing left over.
+#[tokio::test]
+async fn a_cl_te_request_smuggles_nothing_onto_the_kept_connection() {
+    let recorder = Recorder::start().await;
+    let tollgate = Harness::new(recorder.addr()).start().await;
+
+    let hidden = "GET /admin/x HTTP/1.1\r\nHost: tollgate.test\r\n\r\n";
+    let chunk = format!("0\r\n\r\n{hidden}");
+    let length = format!("Content-Length: {}", chunk.len());
+    let mut first = request_head(
+        "POST",
+        "/public/a",
+        &["Transfer-Encoding: chunked", &length],
+    );
+    first.extend(chunk.as_bytes());
+    // A plain request after it on the same connection.
+    first.extend(request_head("GET", "/public/b", &[]));
+    let answers = support::raw(tollgate.addr(), &first).await;
+    // hyper frames it as chunked (an empty body), answers, and closes the
+    // downstream connection, as RFC 9112 section 6.3 asks of a server that
+    // sees both: neither the hidden request nor the next one is read.
+    assert!(answers.starts_with("HTTP/1.1 200"), "{answers}");
+    assert!(answers.contains("connection: close"), "{answers}");
+
+    let requests = recorder.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].request_line(), "POST /public/a HTTP/1.1");
+    assert!(requests[0].body.is_empty());
+    for connection in recorder.connections() {
+        assert!(connection.leftover.is_empty(), "{:?}", connection.leftover);
+    }
+}
+
+/// A `101` to a request that asked for no upgrade ends that upstream
+/// connection; the next downstream connection gets its own answer.
+#[tokio::test]
+async fn a_101_to_a_plain_request_leaves_other_connections_whole() {
+    let upstream = Scripted::start(|_, head| {
+        if path_of(head) == "/public/switch" {
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: evil\r\n\r\nEVIL"
+                .to_vec()
+        } else {
+            ok(&path_of(head))
+        }
+    })
+    .await;
+    let tollgate = Harness::new(upstream.addr).start().await;
+
+    let mut first = TcpStream::connect(tollgate.addr()).await.expect("connect");
+    first
+        .write_all(&request_head("GET", "/public/switch", &[]))
+        .await
+        .expect("write");
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(STEP, first.read_to_end(&mut seen)).await;
+    let seen = String::from_utf8_lossy(&seen).into_owned();
+    assert!(!seen.contains("EVIL"), "upstream bytes tunnelled: {seen}");
+
+    let mut next = RawConnection::connect(tollgate.addr()).await;
+    assert_eq!(
+        get_text(&mut next, "/public/after").await,
+        (200, "/public/after".to_owned())
+    );
+}
