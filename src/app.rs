@@ -259,14 +259,40 @@ impl Worker {
 }
 
 /// Returns how many workers serve proxied traffic: `TOKIO_WORKER_THREADS`
-/// when set to a positive number, else one per CPU this process may use
-/// (a container's CPU quota counts).
+/// when set to a positive number, else one per CPU this process may use (a
+/// container's CPU quota counts). A bad value counts as unset here; the
+/// binary refuses it before it gets this far (see [`worker_threads`]).
 fn worker_count(env: &dyn Fn(&str) -> Option<String>) -> usize {
-    env(WORKERS_ENV)
-        .and_then(|text| text.trim().parse::<usize>().ok())
-        .filter(|count| *count > 0)
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
+    worker_threads(env).unwrap_or_else(|_| default_worker_threads())
+}
+
+/// Reads `TOKIO_WORKER_THREADS`: the number it holds, or one per CPU this
+/// process may use when it is unset.
+///
+/// The binary calls it before building its own runtime, and gives that
+/// runtime the count: tokio reads the same variable and panics on a value
+/// that is not a positive number, and an operator should get one line
+/// naming the variable instead.
+pub fn worker_threads(env: &dyn Fn(&str) -> Option<String>) -> Result<usize, WorkersError> {
+    let Some(text) = env(WORKERS_ENV) else {
+        return Ok(default_worker_threads());
+    };
+    match text.trim().parse::<usize>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(WorkersError { value: text }),
+    }
+}
+
+fn default_worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Says that `TOKIO_WORKER_THREADS` holds something other than a positive
+/// number.
+#[derive(Debug, thiserror::Error)]
+#[error("{WORKERS_ENV}: {value:?} is not a positive number of threads")]
+pub struct WorkersError {
+    value: String,
 }
 
 /// Gives the proxy listener the TLS settings of the snapshot in force,

@@ -80,7 +80,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Given to tokio explicitly, so that tokio does not read the variable
+    // itself and panic on a bad value.
+    let threads = match tollgate::app::worker_threads(&|name| std::env::var(name).ok()) {
+        Ok(threads) => threads,
+        Err(error) => {
+            complain(format_args!("{error}"));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
     {

@@ -10,7 +10,7 @@ use std::error::Error;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -172,7 +172,7 @@ pub async fn serve<H, F>(
             closing: closing.clone(),
             limits,
             metrics: metrics.clone(),
-            slot: Arc::new(Slot::new(slot, &metrics)),
+            slot: Arc::new(Slot::new(slot, &slots, &metrics)),
         };
         connections.spawn(connection.serve(config, handler.clone()));
     }
@@ -247,6 +247,11 @@ async fn accept(
 /// the cap.
 pub struct ConnectionSlots {
     permits: Arc<Semaphore>,
+    max: usize,
+    /// Connections holding a slot. Fewer than `max` while every slot is
+    /// taken means a worker waiting in `accept` holds the rest: the cap is
+    /// not met.
+    open: AtomicUsize,
     /// Set while the cap is met; a stretch is counted once however many
     /// workers wait in it.
     full: AtomicBool,
@@ -258,13 +263,21 @@ impl ConnectionSlots {
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(ConnectionSlots {
             permits: Arc::new(Semaphore::new(max)),
+            max,
+            open: AtomicUsize::new(0),
             full: AtomicBool::new(false),
             warned: Mutex::new(AtCapacity::default()),
         })
     }
 
-    /// Notes that the cap was met; counted once per stretch, not per wait.
+    /// Notes that no slot was free; counted once per stretch, not per
+    /// wait, and only when open connections hold every slot. The worker
+    /// that takes the last slot for a connection comes back here, so a
+    /// stretch is not missed.
     fn reached(&self, metrics: &ListenerMetrics) {
+        if self.open.load(Ordering::Relaxed) < self.max {
+            return;
+        }
         if self.full.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -338,14 +351,21 @@ impl AcceptErrors {
 /// task is cut off at the drain deadline.
 struct Slot {
     _permit: OwnedSemaphorePermit,
+    slots: Arc<ConnectionSlots>,
     open: metrics::Gauge,
 }
 
 impl Slot {
-    fn new(permit: OwnedSemaphorePermit, metrics: &ListenerMetrics) -> Self {
+    fn new(
+        permit: OwnedSemaphorePermit,
+        slots: &Arc<ConnectionSlots>,
+        metrics: &ListenerMetrics,
+    ) -> Self {
         metrics.open_connections.increment(1.0);
+        slots.open.fetch_add(1, Ordering::Relaxed);
         Slot {
             _permit: permit,
+            slots: slots.clone(),
             open: metrics.open_connections.clone(),
         }
     }
@@ -354,6 +374,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.open.decrement(1.0);
+        self.slots.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -67,6 +67,8 @@ pub struct Harness {
     extra_provider: String,
     rules: String,
     extra: String,
+    /// `TOKIO_WORKER_THREADS` as tollgate reads it; `None` leaves it unset.
+    workers: Option<String>,
 }
 
 /// Where the provider's JWKS comes from.
@@ -95,7 +97,14 @@ impl Harness {
             extra_provider: String::new(),
             rules: DEFAULT_RULES.to_owned(),
             extra: String::new(),
+            workers: None,
         }
+    }
+
+    /// Serves proxied traffic on `count` worker threads.
+    pub fn with_workers(mut self, count: usize) -> Self {
+        self.workers = Some(count.to_string());
+        self
     }
 
     /// Points the upstream URL anywhere (a closed port, say).
@@ -279,11 +288,11 @@ access = true
         let text = self.render(dir.path());
         let settings =
             tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
-        let secret = self.secret;
-        let running = tollgate::start(settings, &move |name| {
-            (name == "TEST_JWT_SECRET")
-                .then(|| secret.clone())
-                .flatten()
+        let (secret, workers) = (self.secret, self.workers);
+        let running = tollgate::start(settings, &move |name| match name {
+            "TEST_JWT_SECRET" => secret.clone(),
+            "TOKIO_WORKER_THREADS" => workers.clone(),
+            _ => None,
         })
         .await
         .expect("tollgate starts");

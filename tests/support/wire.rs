@@ -51,6 +51,28 @@ impl RawConnection {
         self.read_answer().await
     }
 
+    /// Like [`RawConnection::send`], but `None` instead of a failure when
+    /// the connection is closed or reset before a whole answer, as a server
+    /// shutting down closes kept-alive connections between requests. Reads
+    /// `Content-Length` bodies only.
+    pub async fn try_send(&mut self, request: &[u8]) -> Option<StatusCode> {
+        self.stream.write_all(request).await.ok()?;
+        let head_end = loop {
+            if let Some(at) = find(&self.buffered, b"\r\n\r\n") {
+                break at + 4;
+            }
+            self.try_fill().await?;
+        };
+        let head: Vec<u8> = self.buffered.drain(..head_end).collect();
+        let (status, headers) = parse_head(&head);
+        let length = content_length(&headers).expect("try_send reads Content-Length bodies");
+        while self.buffered.len() < length {
+            self.try_fill().await?;
+        }
+        self.buffered.drain(..length);
+        Some(status)
+    }
+
     /// Writes bytes as they are.
     pub async fn write(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
@@ -130,6 +152,21 @@ impl RawConnection {
     async fn read_to_close(&mut self) -> Vec<u8> {
         while self.fill().await.is_some() {}
         std::mem::take(&mut self.buffered)
+    }
+
+    /// Reads more bytes into the buffer; `None` once the peer has closed
+    /// or reset the connection, or sent nothing within the read timeout.
+    async fn try_fill(&mut self) -> Option<usize> {
+        let mut chunk = [0u8; 16 * 1024];
+        let read = tokio::time::timeout(READ_TIMEOUT, self.stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if read == 0 {
+            return None;
+        }
+        self.buffered.extend_from_slice(&chunk[..read]);
+        Some(read)
     }
 
     /// Reads more bytes into the buffer; `None` once the peer has closed.

@@ -20,7 +20,7 @@ use std::error::Error;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderValue};
@@ -203,6 +203,15 @@ impl Link {
         self.ended
     }
 
+    /// Says whether the connection could take another request at once:
+    /// it has not ended and has written the whole of the last request.
+    /// Polls it once first, without a waker, so that an exchange that has
+    /// just ended is seen as idle.
+    fn is_idle(&mut self) -> bool {
+        let mut context = Context::from_waker(Waker::noop());
+        !self.drive(&mut context) && self.sender.is_ready()
+    }
+
     /// Waits until the connection takes a request; `None` when it closed
     /// while it was kept (the upstream's keep-alive timeout, a restart).
     async fn into_ready(mut self: Box<Self>) -> Option<Box<Link>> {
@@ -268,8 +277,20 @@ pub struct SessionBody {
 }
 
 impl SessionBody {
+    /// Gives the connection back to the session if it can take the next
+    /// request now, else closes it.
+    ///
+    /// An upstream may answer before it has read the whole request body
+    /// (RFC 9112 section 9.3). The rest of that body moves only while the
+    /// connection is polled, and a kept connection is not polled between
+    /// requests, so the downstream connection would wait for ever on a
+    /// body nobody reads; closing the connection drops that body instead,
+    /// and the downstream connection closes after its answer.
     fn release(&mut self) {
-        if let Some(link) = self.link.take().filter(|link| !link.ended) {
+        let Some(mut link) = self.link.take() else {
+            return;
+        };
+        if link.is_idle() {
             self.session.put(link);
         }
     }
