@@ -201,8 +201,8 @@ impl Running {
 /// A multi-threaded runtime hands a task woken during its own poll (hyper
 /// wakes a connection's task from inside it at every step) to the back of
 /// the queue and wakes a parked thread to help, a futex call and two
-/// context switches per step; measured at 43 against 50 µs of CPU per
-/// request under load (docs/performance.md). Here a connection lives and
+/// context switches per step (docs/performance.md, "Forwarding and
+/// threads", has the measurements). Here a connection lives and
 /// dies on the thread that accepted it. The kernel hands each new
 /// connection to whichever worker calls `accept` first, so an idle worker
 /// takes the next one.
