@@ -92,13 +92,17 @@ pub async fn start(
     // fetch does not stop the start (see `State::start_key_refresh`).
     state.start_key_refresh(watcher.clone(), &mut tasks).await;
 
-    let proxy = Proxy::new(state.clone(), watcher.clone());
+    // One proxy per worker: the first as built, the others sharing its
+    // state and limits but with clients of their own.
+    let first = Proxy::new(state.clone(), watcher.clone());
+    let mut proxies: Vec<Proxy> = (1..worker_count(env)).map(|_| first.for_worker()).collect();
+    proxies.insert(0, first);
     let listener = proxy_listener.into_std().map_err(StartError::Workers)?;
     let slots = ConnectionSlots::new(limits.max_connections);
-    for index in 0..worker_count(env) {
+    for (index, proxy) in proxies.into_iter().enumerate() {
         let worker = Worker {
             listener: listener.try_clone().map_err(StartError::Workers)?,
-            proxy: proxy.for_worker(),
+            proxy,
             tls: listener_tls(&state),
             shutdown: watcher.clone(),
             config: ListenerConfig {

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use support::recorder::Recorder;
 use support::wire::request_head;
-use support::{Harness, RawConnection};
+use support::{Harness, RawConnection, Tollgate};
 
 /// How long any one step may take before the test calls it a hang.
 const STEP: Duration = Duration::from_secs(5);
@@ -128,6 +128,18 @@ async fn get_text(downstream: &mut RawConnection, path: &str) -> (u16, String) {
     (answer.status.as_u16(), answer.text())
 }
 
+/// Sends three GETs, one after the other, on one downstream connection,
+/// pausing `pause` after each: every one must get 200 with its own path.
+async fn each_request_gets_its_own_answer(tollgate: &Tollgate, pause: Duration) {
+    let mut downstream = RawConnection::connect(tollgate.addr()).await;
+    for round in 0..3 {
+        let path = format!("/public/{round}");
+        let (status, text) = get_text(&mut downstream, &path).await;
+        assert_eq!((status, text.as_str()), (200, path.as_str()));
+        tokio::time::sleep(pause).await;
+    }
+}
+
 /// An upstream that follows its answer with a second, unsolicited one in
 /// the same write: the extra answer must never reach the next request.
 #[tokio::test]
@@ -162,14 +174,8 @@ async fn an_extra_answer_sent_while_idle_never_reaches_the_next_request() {
     });
     let tollgate = Harness::new(addr).start().await;
 
-    let mut downstream = RawConnection::connect(tollgate.addr()).await;
-    for round in 0..3 {
-        let path = format!("/public/{round}");
-        let (status, text) = get_text(&mut downstream, &path).await;
-        assert_eq!((status, text.as_str()), (200, path.as_str()));
-        // The injection lands while nothing is asked.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    // The injection lands while nothing is asked.
+    each_request_gets_its_own_answer(&tollgate, Duration::from_millis(150)).await;
 }
 
 /// Answers each request with its path, then 50 ms later writes an extra
@@ -212,12 +218,7 @@ async fn a_body_longer_than_its_content_length_does_not_leak_into_the_next_answe
     .await;
     let tollgate = Harness::new(upstream.addr).start().await;
 
-    let mut downstream = RawConnection::connect(tollgate.addr()).await;
-    for round in 0..3 {
-        let path = format!("/public/{round}");
-        let (status, text) = get_text(&mut downstream, &path).await;
-        assert_eq!((status, text.as_str()), (200, path.as_str()));
-    }
+    each_request_gets_its_own_answer(&tollgate, Duration::ZERO).await;
 }
 
 /// `100 Continue` and `103 Early Hints` before the final answer, then the
@@ -233,12 +234,7 @@ async fn interim_answers_leave_the_kept_connection_in_step() {
     .await;
     let tollgate = Harness::new(upstream.addr).start().await;
 
-    let mut downstream = RawConnection::connect(tollgate.addr()).await;
-    for round in 0..3 {
-        let path = format!("/public/{round}");
-        let (status, text) = get_text(&mut downstream, &path).await;
-        assert_eq!((status, text.as_str()), (200, path.as_str()));
-    }
+    each_request_gets_its_own_answer(&tollgate, Duration::ZERO).await;
 }
 
 /// A chunked answer with trailers, then a `204` and a `304` that carry a
