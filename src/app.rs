@@ -79,9 +79,16 @@ pub async fn start(
     let limits = settings.limits.listener;
 
     let state = Arc::new(State::try_new(settings, env, Metrics::new())?);
-    let proxy_listener = bind("proxied traffic", proxy_address).await?;
+    let workers = worker_count(env);
+    let proxy_listeners = bind_workers(proxy_address, workers)?;
     let admin_listener = bind("the admin endpoints", admin_address).await?;
-    let proxy_addr = local_addr(&proxy_listener, proxy_address)?;
+    let proxy_addr = proxy_listeners[0]
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            what: "reading the bound address",
+            address: proxy_address,
+            source,
+        })?;
     let admin_addr = local_addr(&admin_listener, admin_address)?;
 
     let (shutdown, watcher) = watch::channel(false);
@@ -95,13 +102,12 @@ pub async fn start(
     // One proxy per worker: the first as built, the others sharing its
     // state and limits but with clients of their own.
     let first = Proxy::new(state.clone(), watcher.clone());
-    let mut proxies: Vec<Proxy> = (1..worker_count(env)).map(|_| first.for_worker()).collect();
+    let mut proxies: Vec<Proxy> = (1..workers).map(|_| first.for_worker()).collect();
     proxies.insert(0, first);
-    let listener = proxy_listener.into_std().map_err(StartError::Workers)?;
     let slots = ConnectionSlots::new(limits.max_connections);
-    for (index, proxy) in proxies.into_iter().enumerate() {
+    for (index, (proxy, listener)) in proxies.into_iter().zip(proxy_listeners).enumerate() {
         let worker = Worker {
-            listener: listener.try_clone().map_err(StartError::Workers)?,
+            listener,
             proxy,
             tls: listener_tls(&state),
             shutdown: watcher.clone(),
@@ -200,16 +206,15 @@ impl Running {
 // --- Worker ---
 
 /// One thread serving proxied traffic on a single-threaded runtime of its
-/// own, accepting from the listening socket every worker shares.
+/// own, accepting from a listening socket of its own (see
+/// [`bind_workers`]).
 ///
 /// A multi-threaded runtime hands a task woken during its own poll (hyper
 /// wakes a connection's task from inside it at every step) to the back of
 /// the queue and wakes a parked thread to help, a futex call and two
 /// context switches per step (docs/performance.md, "Forwarding and
 /// threads", has the measurements). Here a connection lives and
-/// dies on the thread that accepted it. The kernel hands each new
-/// connection to whichever worker calls `accept` first, so an idle worker
-/// takes the next one.
+/// dies on the thread that accepted it.
 struct Worker {
     listener: std::net::TcpListener,
     proxy: Proxy,
@@ -316,6 +321,70 @@ fn listener_tls(state: &Arc<State>) -> Option<ServerTls> {
             .clone()
             .unwrap_or_else(|| first.clone())
     }))
+}
+
+/// Binds the proxy's listening sockets, one per worker.
+///
+/// On Linux each worker gets a socket of its own on the same address
+/// (`SO_REUSEPORT`), and the kernel spreads new connections over them by
+/// a hash of their addresses, so each worker holds about its share. With
+/// one shared socket the worker that happens to be awake takes a whole
+/// burst of connections: measured 1.6 times the CPU of the other worker
+/// under wrk's 64 connections, and the tail latency of the connections it
+/// holds (docs/performance.md, "Connections per worker"). Elsewhere the
+/// workers share one socket, as `SO_REUSEPORT` does not spread there.
+///
+/// The trade-off is the usual one of `SO_REUSEPORT` (nginx's `reuseport`,
+/// Envoy's default on Linux): a second process of the same user may bind
+/// the same address too and take a share of the connections.
+fn bind_workers(
+    address: SocketAddr,
+    workers: usize,
+) -> Result<Vec<std::net::TcpListener>, StartError> {
+    let failed = |source| StartError::Bind {
+        what: "proxied traffic",
+        address,
+        source,
+    };
+    let spread = cfg!(target_os = "linux") && workers > 1;
+
+    let first = listen_socket(address, spread).map_err(failed)?;
+    // Port 0 picks a port once; the other sockets join the one it picked.
+    let bound = first.local_addr().map_err(failed)?;
+    let mut listeners = vec![first];
+    for _ in 1..workers {
+        let next = if spread {
+            listen_socket(bound, true)
+        } else {
+            listeners[0].try_clone()
+        };
+        listeners.push(next.map_err(failed)?);
+    }
+    Ok(listeners)
+}
+
+/// Opens a non-blocking listening socket on `address`, sharing it with
+/// the other workers' sockets when `shared` is set.
+fn listen_socket(address: SocketAddr, shared: bool) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As tokio's own bind does: a restart need not wait out TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    #[cfg(target_os = "linux")]
+    socket.set_reuse_port(shared)?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = shared;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    // tokio's default backlog.
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
@@ -435,4 +504,72 @@ pub fn check(
         let _ = writeln!(out, "  {}. {}", at + 1, crate::auth::rules::describe(rule));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts every connection waiting on `listener`, without waiting.
+    fn accept_waiting(listener: &std::net::TcpListener) -> usize {
+        let mut accepted = 0;
+        while listener.accept().is_ok() {
+            accepted += 1;
+        }
+        accepted
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn each_worker_socket_gets_a_share_of_new_connections() {
+        let address: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let listeners = bind_workers(address, 2).expect("bound");
+        let port = listeners[0].local_addr().expect("bound").port();
+        assert_eq!(listeners[1].local_addr().expect("bound").port(), port);
+
+        let clients: Vec<_> = (0..64)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connected"))
+            .collect();
+        // Loopback connections are complete in the backlog once connect
+        // returns; a moment more lets the last ones settle.
+        std::thread::sleep(Duration::from_millis(50));
+        let shares: Vec<usize> = listeners.iter().map(accept_waiting).collect();
+
+        assert_eq!(shares.iter().sum::<usize>(), clients.len(), "{shares:?}");
+        // Spread by a hash: 64 connections leave each socket none only
+        // with odds of 2 in 2^64.
+        assert!(shares.iter().all(|&share| share > 0), "{shares:?}");
+    }
+
+    #[test]
+    fn one_worker_takes_every_connection() {
+        let address: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        let listeners = bind_workers(address, 1).expect("bound");
+        let port = listeners[0].local_addr().expect("bound").port();
+
+        let _clients: Vec<_> = (0..8)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connected"))
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+
+        assert_eq!(accept_waiting(&listeners[0]), 8);
+    }
+
+    #[test]
+    fn a_port_another_program_holds_is_refused() {
+        // A plain listener, without SO_REUSEPORT: sharing needs both sides.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
+        let address = taken.local_addr().expect("bound");
+
+        for workers in [1, 2] {
+            match bind_workers(address, workers) {
+                Err(StartError::Bind { what, source, .. }) => {
+                    assert_eq!(what, "proxied traffic");
+                    assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+                }
+                Ok(_) => panic!("{workers} workers bound a port already taken"),
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+    }
 }

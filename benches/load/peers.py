@@ -117,7 +117,11 @@ class Bench:
         """Starts `config` and waits until it listens."""
         if config.kind == "direct":
             return Running("direct", None, self.upstream.port, self.upstream.h2_port, None)
-        log_path = self.dir / f"{config.name}.access.log"
+        # Logs live apart from the configs: tollgate watches its config's
+        # directory, and a log growing there would wake its watcher on
+        # every line, which no deployment does (its log is a pipe).
+        log_path = self.dir / "logs" / f"{config.name}.access.log"
+        log_path.parent.mkdir(exist_ok=True)
         log_path.unlink(missing_ok=True)
         starter = getattr(self, f"_start_{config.kind}")
         running = starter(config, log_path)

@@ -143,22 +143,27 @@ pub async fn serve<H, F>(
     let mut accept_errors = AcceptErrors::default();
     tokio::pin!(shutdown);
 
+    // Kept across turns of the loop, not made anew in each: a connection
+    // it accepted while it waits for a slot must not be dropped when a
+    // finished connection ends the `select!` first.
+    let mut accepting = Box::pin(accept(&listener, &slots, &metrics));
     loop {
-        let accepting = accept(&listener, &slots, &metrics);
-        let (stream, remote, slot) = tokio::select! {
+        let accepted = tokio::select! {
             // Reap finished connections, so the set holds only live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            accepted = accepting => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors, mostly: back off instead of
-                    // spinning, and let in-flight connections finish.
-                    accept_errors.record(&error);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = &mut accepting => accepted,
             () = &mut shutdown => break,
+        };
+        accepting.set(accept(&listener, &slots, &metrics));
+        let (stream, remote, slot) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, mostly: back off instead of
+                // spinning, and let in-flight connections finish.
+                accept_errors.record(&error);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
 
@@ -177,6 +182,7 @@ pub async fn serve<H, F>(
         connections.spawn(connection.serve(config, handler.clone()));
     }
 
+    drop(accepting);
     drop(listener);
     let _ = closing_sender.send(true);
     let drained = async { while connections.join_next().await.is_some() {} };
@@ -219,16 +225,29 @@ fn connection_builder(limits: &ListenerLimits) -> Builder<TokioExecutor> {
     builder
 }
 
-/// Waits for a free connection slot, then accepts; the slot is held by the
-/// connection until it closes.
+/// Waits until a connection slot is free, accepts, and takes the slot,
+/// which the connection holds until it closes.
 ///
-/// Cancel-safe, as the accept loop's `select!` needs: a slot taken before
-/// the accept is cancelled goes back with the dropped permit.
+/// The slot is not held while waiting in `accept`: each worker accepts
+/// from a socket of its own, and a worker holding a slot for a socket no
+/// client happens to reach would keep it from the worker whose socket they
+/// do reach. Two workers can see the last slot free at once; the one that
+/// loses holds its accepted connection, unserved, until another slot
+/// frees, so at most one connection per worker waits over the cap.
 async fn accept(
     listener: &TcpListener,
     slots: &ConnectionSlots,
     metrics: &ListenerMetrics,
 ) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    if slots.permits.available_permits() == 0 {
+        slots.reached(metrics);
+        // Woken when a slot frees; whoever accepts first takes it below.
+        let free = slots.permits.acquire().await;
+        drop(free.expect("the slot semaphore is never closed"));
+    }
+    slots.left();
+
+    let (stream, remote) = listener.accept().await?;
     let slot = match slots.permits.clone().try_acquire_owned() {
         Ok(slot) => slot,
         Err(_) => {
@@ -237,8 +256,6 @@ async fn accept(
             slot.expect("the slot semaphore is never closed")
         }
     };
-    slots.left();
-    let (stream, remote) = listener.accept().await?;
     Ok((stream, remote, slot))
 }
 
