@@ -252,9 +252,12 @@ impl Worker {
             }
         };
         let proxy = Arc::new(self.proxy);
+        // Boxed: hyper moves the future it gets into its connection state,
+        // and the whole pipeline's state is several kilobytes; a pointer
+        // is cheaper to move than that twice per request.
         let handler = Arc::new(move |request, client| {
             let proxy = proxy.clone();
-            async move { proxy.handle(request, client).await }
+            Box::pin(async move { proxy.handle(request, client).await })
         });
         proxy::server::serve(
             listener,
