@@ -4,7 +4,9 @@
 Starts a small keep-alive upstream and the release binary on loopback (the
 binary under callgrind unless --plain), sends a warm-up of requests with one
 cached HS256 token, zeroes callgrind's counters, sends --requests more over
-one keep-alive connection, and dumps the profile. The instruction count of
+one keep-alive connection (with that token, or with --distinct a new token
+each, so that every request verifies and fills the cache), and dumps the
+profile. The instruction count of
 that dump divided by the request count is the figure to compare before and
 after a change: unlike wall time it barely moves on a busy machine.
 
@@ -22,6 +24,7 @@ import hashlib
 import hmac
 import http.client
 import http.server
+import itertools
 import json
 import os
 import re
@@ -132,12 +135,13 @@ def wait_for_addresses(log_path, process, deadline_s):
     sys.exit("tollgate did not start in time")
 
 
-def send(address, token, count, path="/api/games/12345"):
-    """Sends `count` GETs on one keep-alive connection; all must be 200."""
+def send(address, tokens, count, path="/api/games/12345"):
+    """Sends `count` GETs on one keep-alive connection, taking the next of
+    `tokens` (an iterator) for each; all must be 200."""
     host, port = address.rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
     for _ in range(count):
+        headers = {"authorization": f"Bearer {next(tokens)}", "accept": "application/json"}
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
@@ -177,6 +181,9 @@ def main():
     parser.add_argument("--out", default=None, help="directory for callgrind.out")
     parser.add_argument("--plain", action="store_true",
                         help="no valgrind: report CPU time and context switches instead")
+    parser.add_argument("--distinct", action="store_true",
+                        help="a new token for every measured request (each one verified "
+                             "and cached), instead of one cached token")
     args = parser.parse_args()
 
     upstream = start_upstream()
@@ -200,12 +207,19 @@ def main():
     try:
         proxy, _admin = wait_for_addresses(log_path, process, 120)
         token = mint_hs256("alice")
-        send(proxy, token, args.warmup)
+        send(proxy, itertools.repeat(token), args.warmup)
+        # Minted before the counters start, so the measured stretch is only
+        # the requests.
+        measured = (
+            iter([mint_hs256(f"user-{at}") for at in range(args.requests)])
+            if args.distinct
+            else itertools.repeat(token)
+        )
         if not args.plain:
             callgrind_control("--zero", str(process.pid))
         started = time.monotonic()
         cost_before = process_cost(process.pid)
-        send(proxy, token, args.requests)
+        send(proxy, measured, args.requests)
         cost_after = process_cost(process.pid)
         elapsed = time.monotonic() - started
         if not args.plain:

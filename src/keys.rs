@@ -7,6 +7,7 @@
 //! token itself (`jku`, `x5u`, `jwk`, `x5c`) are never looked at. Key
 //! documents come as a JWKS or as an x509 map ([`parse_key_document`]).
 
+mod checker;
 mod document;
 mod jwks;
 mod load;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+pub use self::checker::Checker;
 pub use self::document::{KeyDocumentError, KeyDocumentKind, parse_key_document};
 pub use self::jwks::{JwksError, ParsedJwks, parse_jwks};
 pub use self::load::{KeyError, MIN_SECRET_BYTES, load};
@@ -55,22 +57,24 @@ pub struct PublicKey {
     kind: KeyKind,
     /// Set when the JWK named an `alg`: then only that one is accepted.
     alg: Option<Algorithm>,
-    key: DecodingKey,
+    /// The key, parsed once for each algorithm it may check.
+    checker: Checker,
 }
 
 impl PublicKey {
-    /// Wraps a decoded key.
+    /// Wraps a decoded key, parsing it for the algorithms it may check.
     pub fn new(
         kid: Option<Arc<str>>,
         kind: KeyKind,
         alg: Option<Algorithm>,
         key: DecodingKey,
     ) -> Self {
+        let checker = Checker::public(kind, &key, |wanted| alg.is_none_or(|only| only == wanted));
         Self {
             kid,
             kind,
             alg,
-            key,
+            checker,
         }
     }
 
@@ -89,9 +93,10 @@ impl PublicKey {
         self.kind.allows(alg) && self.alg.is_none_or(|only| only == alg)
     }
 
-    /// Returns the key for the crypto backend.
-    pub fn decoding_key(&self) -> &DecodingKey {
-        &self.key
+    /// Says whether `signature` is this key's signature of `message`
+    /// under `alg`; `false` for an algorithm the key may not check.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.allows(alg) && self.checker.verify(alg, message, signature)
     }
 }
 
@@ -109,7 +114,7 @@ impl fmt::Debug for PublicKey {
 /// Holds a provider's HMAC secrets and public keys.
 #[derive(Clone, Default)]
 pub struct KeySet {
-    secrets: Vec<DecodingKey>,
+    secrets: Vec<Checker>,
     public: Vec<Arc<PublicKey>>,
     by_kid: HashMap<Arc<str>, Arc<PublicKey>>,
 }
@@ -117,7 +122,7 @@ pub struct KeySet {
 /// Says which keys may check a token, or why none may.
 pub enum KeyChoice<'a> {
     /// HMAC: try each secret (the current one first, during a rotation).
-    Secrets(&'a [DecodingKey]),
+    Secrets(&'a [Checker]),
     /// One public key.
     Public(&'a PublicKey),
     /// A key with the token's `kid` exists but is of another type.
@@ -131,7 +136,7 @@ impl KeySet {
     /// dropped, so the first one in the document wins.
     pub fn new(secrets: Vec<DecodingKey>, public: Vec<PublicKey>) -> Self {
         let mut set = KeySet {
-            secrets,
+            secrets: secrets.iter().filter_map(Checker::secret).collect(),
             ..KeySet::default()
         };
         for key in public {
