@@ -41,7 +41,8 @@ pub struct Checker {
 
 #[derive(Clone)]
 enum Prepared {
-    Hmac(hmac::Key),
+    /// Boxed: a key schedule holds two hash states, over a kilobyte.
+    Hmac(Box<hmac::Key>),
     Public(ParsedPublicKey),
 }
 
@@ -57,7 +58,12 @@ impl Checker {
         }
         let prepared = ALGORITHMS
             .iter()
-            .filter_map(|&alg| Some((alg, Prepared::Hmac(hmac::Key::new(hmac_of(alg)?, secret)))))
+            .filter_map(|&alg| {
+                Some((
+                    alg,
+                    Prepared::Hmac(Box::new(hmac::Key::new(hmac_of(alg)?, secret))),
+                ))
+            })
             .collect();
         Some(Checker { prepared })
     }
