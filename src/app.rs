@@ -348,6 +348,12 @@ fn bind_workers(
     };
     let spread = cfg!(target_os = "linux") && workers > 1;
 
+    // `SO_REUSEPORT` would also join a socket another program already
+    // listens on with it, and hand that program a share of the traffic:
+    // a port in use is refused first, as the plain bind of one worker is.
+    if spread && address.port() != 0 {
+        ensure_unused(address).map_err(failed)?;
+    }
     let first = listen_socket(address, spread).map_err(failed)?;
     // Port 0 picks a port once; the other sockets join the one it picked.
     let bound = first.local_addr().map_err(failed)?;
@@ -361,6 +367,26 @@ fn bind_workers(
         listeners.push(next.map_err(failed)?);
     }
     Ok(listeners)
+}
+
+/// Fails with `AddrInUse` when a socket already listens on `address`, by
+/// binding one without `SO_REUSEPORT` there for a moment.
+///
+/// Port 0 needs no check: a port the kernel picks is one no socket
+/// listens on, `SO_REUSEPORT` or not.
+fn ensure_unused(address: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+
+    let probe = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As the real sockets: connections of a previous run in TIME_WAIT do
+    // not count as a holder.
+    #[cfg(unix)]
+    probe.set_reuse_address(true)?;
+    probe.bind(&address.into())
 }
 
 /// Opens a non-blocking listening socket on `address`, sharing it with
