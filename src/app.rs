@@ -336,7 +336,8 @@ fn listener_tls(state: &Arc<State>) -> Option<ServerTls> {
 ///
 /// The trade-off is the usual one of `SO_REUSEPORT` (nginx's `reuseport`,
 /// Envoy's default on Linux): a second process of the same user may bind
-/// the same address too and take a share of the connections.
+/// the same address afterwards and take a share of the connections. One
+/// already listening there is refused (see [`ensure_unused`]).
 fn bind_workers(
     address: SocketAddr,
     workers: usize,
