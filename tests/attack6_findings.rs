@@ -88,3 +88,44 @@ async fn a_restart_on_the_same_port_binds_at_once_with_two_workers() {
     assert_eq!(answer.status, StatusCode::OK);
     second.shutdown().await;
 }
+
+/// Found on the way, older than the last commit: the admin listener takes
+/// its cap from `limits.max_connections` as well (a pool of its own, so
+/// proxied traffic never starves it). With a small cap, kept-alive
+/// scraper connections hold every admin slot, and a health probe on a
+/// new connection waits in the backlog until one closes: an orchestrator
+/// would see the probe time out and restart a healthy tollgate.
+#[tokio::test]
+#[ignore = "the admin listener's cap is limits.max_connections; a separate admin cap is the lead's call"]
+async fn a_kept_alive_scraper_does_not_hold_off_a_health_probe_at_a_cap_of_one() {
+    use support::RawConnection;
+    use support::wire::request_head;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = Upstream::start().await;
+    let tollgate = Harness::new(upstream.addr())
+        .with_extra("[limits]\nmax_connections = 1\n")
+        .start()
+        .await;
+    let mut scraper = RawConnection::connect(tollgate.admin_addr()).await;
+    let scraped = scraper.send(&request_head("GET", "/metrics", &[])).await;
+    assert_eq!(scraped.status, StatusCode::OK);
+
+    let mut probe = tokio::net::TcpStream::connect(tollgate.admin_addr())
+        .await
+        .expect("connect");
+    let health = request_head("GET", "/health", &["Connection: close"]);
+    probe.write_all(&health).await.expect("write");
+    let mut status = [0u8; 12];
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        probe.read_exact(&mut status),
+    );
+    assert!(
+        answered.await.is_ok(),
+        "the health probe waited for the scraper"
+    );
+    assert_eq!(&status, b"HTTP/1.1 200");
+    drop(scraper);
+    tollgate.shutdown().await;
+}
