@@ -339,7 +339,8 @@ fn listener_tls(state: &Arc<State>) -> Option<ServerTls> {
 ///
 /// The trade-off is the usual one of `SO_REUSEPORT` (nginx's `reuseport`,
 /// Envoy's default on Linux): a second process of the same user may bind
-/// the same address too and take a share of the connections.
+/// the same address afterwards and take a share of the connections. One
+/// already listening there is refused (see [`ensure_unused`]).
 fn bind_workers(
     address: SocketAddr,
     workers: usize,
@@ -351,6 +352,12 @@ fn bind_workers(
     };
     let spread = cfg!(target_os = "linux") && workers > 1;
 
+    // `SO_REUSEPORT` would also join a socket another program already
+    // listens on with it, and hand that program a share of the traffic:
+    // a port in use is refused first, as the plain bind of one worker is.
+    if spread && address.port() != 0 {
+        ensure_unused(address).map_err(failed)?;
+    }
     let first = listen_socket(address, spread).map_err(failed)?;
     // Port 0 picks a port once; the other sockets join the one it picked.
     let bound = first.local_addr().map_err(failed)?;
@@ -364,6 +371,26 @@ fn bind_workers(
         listeners.push(next.map_err(failed)?);
     }
     Ok(listeners)
+}
+
+/// Fails with `AddrInUse` when a socket already listens on `address`, by
+/// binding one without `SO_REUSEPORT` there for a moment.
+///
+/// Port 0 needs no check: a port the kernel picks is one no socket
+/// listens on, `SO_REUSEPORT` or not.
+fn ensure_unused(address: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+
+    let probe = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As the real sockets: connections of a previous run in TIME_WAIT do
+    // not count as a holder.
+    #[cfg(unix)]
+    probe.set_reuse_address(true)?;
+    probe.bind(&address.into())
 }
 
 /// Opens a non-blocking listening socket on `address`, sharing it with

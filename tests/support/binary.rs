@@ -407,7 +407,12 @@ impl Blind {
             if let Some(status) = self.child.0.try_wait().expect("poll the child") {
                 panic!("tollgate exited before listening: {status}");
             }
-            let ports = listening_ports(self.child.id());
+            let mut ports = listening_ports(self.child.id());
+            // Each worker listens on the proxy's port with a socket of its
+            // own: count ports, not sockets, or two workers look like the
+            // proxy and the admin listener before the latter is bound.
+            ports.sort_unstable();
+            ports.dedup();
             if ports.len() >= 2 {
                 return ports;
             }

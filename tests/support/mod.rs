@@ -69,6 +69,8 @@ pub struct Harness {
     extra: String,
     /// `TOKIO_WORKER_THREADS` as tollgate reads it; `None` leaves it unset.
     workers: Option<String>,
+    /// `listen.address`.
+    listen: String,
 }
 
 /// Where the provider's JWKS comes from.
@@ -98,12 +100,20 @@ impl Harness {
             rules: DEFAULT_RULES.to_owned(),
             extra: String::new(),
             workers: None,
+            listen: "127.0.0.1:0".to_owned(),
         }
     }
 
     /// Serves proxied traffic on `count` worker threads.
     pub fn with_workers(mut self, count: usize) -> Self {
         self.workers = Some(count.to_string());
+        self
+    }
+
+    /// Listens for proxied traffic on `address` instead of a port of its
+    /// own choosing.
+    pub fn with_listen(mut self, address: SocketAddr) -> Self {
+        self.listen = address.to_string();
         self
     }
 
@@ -244,7 +254,7 @@ impl Harness {
         format!(
             r#"service = "game-api"
 [listen]
-address = "127.0.0.1:0"
+address = "{listen}"
 drain_timeout = "{drain_timeout}"
 [admin]
 address = "127.0.0.1:0"
@@ -274,6 +284,7 @@ access = true
             upstream = self.upstream,
             upstream_timeout = self.upstream_timeout,
             drain_timeout = self.drain_timeout,
+            listen = self.listen,
             account_store = self.account_store.clone().unwrap_or_default(),
             leeway = self.leeway,
             extra_provider = self.extra_provider,
@@ -284,6 +295,11 @@ access = true
 
     /// Starts tollgate in this process.
     pub async fn start(self) -> Tollgate {
+        self.try_start().await.expect("tollgate starts")
+    }
+
+    /// Starts tollgate in this process, or says why it could not.
+    pub async fn try_start(self) -> Result<Tollgate, tollgate::StartError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = self.render(dir.path());
         let settings =
@@ -294,13 +310,12 @@ access = true
             "TOKIO_WORKER_THREADS" => workers.clone(),
             _ => None,
         })
-        .await
-        .expect("tollgate starts");
-        Tollgate {
+        .await?;
+        Ok(Tollgate {
             running: Some(running),
             _dir: dir,
             client: client(),
-        }
+        })
     }
 }
 

@@ -32,6 +32,26 @@ pub struct Behaviour {
 pub struct Upstream {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    /// Requests being answered now, and the most there ever were at once.
+    busy: Arc<Busy>,
+}
+
+/// Counts requests being answered at once.
+#[derive(Default)]
+struct Busy {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Busy {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Upstream {
@@ -48,6 +68,8 @@ impl Upstream {
         let addr = listener.local_addr().expect("upstream addr");
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
+        let busy = Arc::new(Busy::default());
+        let counted = busy.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -55,10 +77,18 @@ impl Upstream {
                 };
                 let behaviour = behaviour.clone();
                 let counter = counter.clone();
+                let busy = counted.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         counter.fetch_add(1, Ordering::SeqCst);
-                        answer(request, behaviour.clone())
+                        busy.enter();
+                        let answering = answer(request, behaviour.clone());
+                        let busy = busy.clone();
+                        async move {
+                            let answered = answering.await;
+                            busy.leave();
+                            answered
+                        }
                     });
                     let _ = Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -66,7 +96,7 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, hits }
+        Upstream { addr, hits, busy }
     }
 
     /// Starts an upstream that accepts WebSocket handshakes: it answers
@@ -96,7 +126,11 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, hits }
+        Upstream {
+            addr,
+            hits,
+            busy: Arc::default(),
+        }
     }
 
     /// Where it listens.
@@ -107,6 +141,13 @@ impl Upstream {
     /// How many requests reached it.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The most requests it was answering at one time (counted from the
+    /// head's arrival until the answer's head is ready; the WebSocket
+    /// upstream counts none).
+    pub fn peak(&self) -> usize {
+        self.busy.peak.load(Ordering::SeqCst)
     }
 }
 
