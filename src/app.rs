@@ -31,6 +31,12 @@ use crate::telemetry::Metrics;
 /// proxied traffic (tokio's own name for its worker count).
 const WORKERS_ENV: &str = "TOKIO_WORKER_THREADS";
 
+/// The admin listener's connection cap, apart from the proxy's
+/// `limits.max_connections`: probes and scrapers are few, and a proxy cap
+/// set low must not leave a kept-alive scraper holding the only slot while
+/// a health probe waits (and the orchestrator restarts a healthy process).
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
 /// How often histogram storage is compacted.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -143,7 +149,7 @@ pub async fn start(
         ListenerConfig {
             drain,
             limits,
-            slots: ConnectionSlots::new(limits.max_connections),
+            slots: ConnectionSlots::new(ADMIN_MAX_CONNECTIONS),
             metrics: state.metrics.listener("admin"),
         },
     );

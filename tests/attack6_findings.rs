@@ -89,14 +89,14 @@ async fn a_restart_on_the_same_port_binds_at_once_with_two_workers() {
     second.shutdown().await;
 }
 
-/// Found on the way, older than the last commit: the admin listener takes
+/// Found on the way, older than the last commit: the admin listener took
 /// its cap from `limits.max_connections` as well (a pool of its own, so
 /// proxied traffic never starves it). With a small cap, kept-alive
-/// scraper connections hold every admin slot, and a health probe on a
-/// new connection waits in the backlog until one closes: an orchestrator
-/// would see the probe time out and restart a healthy tollgate.
+/// scraper connections held every admin slot, and a health probe on a
+/// new connection waited in the backlog until one closed: an orchestrator
+/// would see the probe time out and restart a healthy tollgate. The admin
+/// listener now has a cap of its own.
 #[tokio::test]
-#[ignore = "the admin listener's cap is limits.max_connections; a separate admin cap is the lead's call"]
 async fn a_kept_alive_scraper_does_not_hold_off_a_health_probe_at_a_cap_of_one() {
     use support::RawConnection;
     use support::wire::request_head;
