@@ -146,10 +146,14 @@ pub(super) async fn run(
     println!("  curl -si {base}/api/profile");
     println!("  curl -s http://{admin}/metrics | grep tollgate_");
     let config = try_it.config.display();
+    // The binary running now, so the lines work as pasted: after `cargo
+    // run` no `tollgate` is on the PATH.
+    let tollgate = std::env::current_exe()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|_| "tollgate".to_owned());
     println!("  echo '{token}' | JWT_SECRET_KEY={} \\", try_it.secret);
-    println!("    tollgate inspect --config {config} --path /admin/stats");
-    println!("  tollgate health --url http://{admin}/health");
-    println!("(tollgate is target/release/tollgate after `cargo build --release`.)");
+    println!("    {tollgate} inspect --config {config} --path /admin/stats");
+    println!("  {tollgate} health --url http://{admin}/health");
     Ok(passed)
 }
 
