@@ -19,7 +19,7 @@ use tollgate::keys::{ParsedJwks, parse_jwks};
 
 use support::jwks_server::{JwksServer, RemoteKey, Reply, jwks_of};
 use support::keys::{b64, signing_input};
-use support::{Harness, Upstream, claims, keys};
+use support::{Harness, Upstream, VERDICTS, claims, keys, metric_matching, verdicts};
 
 /// What the keys sign: any bytes will do, a token's signing input is bytes.
 const MESSAGE: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0";
@@ -278,5 +278,55 @@ async fn a_cached_token_of_a_key_replaced_under_its_kid_is_refused_after_the_ref
     assert!(replaced, "the new key did not take over within 5 s");
     let again = tollgate.get("/api/games").bearer(&token).send().await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    tollgate.shutdown().await;
+}
+
+// --- the longest signatures -------------------------------------------------
+
+/// What held: the stack buffer the signature is decoded into is exactly
+/// as long as the longest signature (RSA with an 8,192-bit modulus), so a
+/// 1,024-byte signature verifies, and one byte more (a leading zero) or a
+/// segment far longer is a bad signature, not a malformed token.
+#[tokio::test]
+async fn an_8192_bit_key_verifies_1024_byte_signatures_and_refuses_longer_ones() {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa8192)
+        .expect("an 8192-bit key");
+    let public = pair.public_key();
+    let jwk = rsa_jwk(
+        "rsa-8192",
+        public.modulus().big_endian_without_leading_zero(),
+        public.exponent().big_endian_without_leading_zero(),
+    );
+    let upstream = Upstream::start().await;
+    let tollgate = Harness::new(upstream.addr())
+        .with_extra_jwk(jwk)
+        .start()
+        .await;
+    let header = json!({"alg": "RS256", "kid": "rsa-8192"});
+    let input = signing_input(&header, &claims("alice"));
+    let mut signed = vec![0u8; pair.public_modulus_len()];
+    pair.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signed,
+    )
+    .expect("signed");
+    assert_eq!(signed.len(), 1024);
+
+    let good = format!("{input}.{}", b64(&signed));
+    let answer = tollgate.get("/api/games").bearer(&good).send().await;
+    assert_eq!(answer.status, StatusCode::OK);
+
+    let padded = format!("{input}.{}", b64(&[&[0u8][..], &signed].concat()));
+    let doubled = format!("{input}.{}", b64(&[&signed[..], &signed].concat()));
+    for token in [padded, doubled] {
+        let answer = tollgate.get("/api/games").bearer(&token).send().await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let metrics = tollgate.metrics().await;
+    assert_eq!(verdicts(&metrics, "accounts", "bad_signature"), 2.0);
+    let malformed = metric_matching(&metrics, VERDICTS, &[("reason", "malformed")]);
+    assert_eq!(malformed, 0.0);
     tollgate.shutdown().await;
 }
