@@ -12,6 +12,7 @@ mod document;
 mod jwks;
 mod load;
 pub mod remote;
+mod weak;
 mod x509;
 
 use std::collections::HashMap;
@@ -91,6 +92,20 @@ impl PublicKey {
     /// Says whether this key may check a signature made with `alg`.
     pub fn allows(&self, alg: Algorithm) -> bool {
         self.kind.allows(alg) && self.alg.is_none_or(|only| only == alg)
+    }
+
+    /// Returns the key when the crypto backend could parse it for at least
+    /// one algorithm, or says why not (a point off its curve, say): such a
+    /// key would refuse every token, so a document skips it with a reason
+    /// rather than count it as loaded.
+    pub fn usable(self) -> Result<Self, String> {
+        if self.checker.is_empty() {
+            return Err(format!(
+                "the crypto backend rejects this {:?} key",
+                self.kind
+            ));
+        }
+        Ok(self)
     }
 
     /// Says whether `signature` is this key's signature of `message`

@@ -82,6 +82,11 @@ impl Checker {
         Checker { prepared }
     }
 
+    /// Says whether the key was prepared for no algorithm at all.
+    pub fn is_empty(&self) -> bool {
+        self.prepared.is_empty()
+    }
+
     /// Says whether `signature` is a good signature of `message` under
     /// `alg`; `false` for an algorithm this key was not prepared for.
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {

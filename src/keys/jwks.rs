@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
-use super::{KeyKind, PublicKey};
+use super::{KeyKind, PublicKey, weak};
 
 /// Says why a document is not a JWKS.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ fn parse_key(entry: &Value) -> Result<PublicKey, String> {
     };
 
     let alg = declared_alg(jwk, kind)?;
-    Ok(PublicKey::new(kid, kind, alg, key))
+    PublicKey::new(kid, kind, alg, key).usable()
 }
 
 /// Reads the optional `alg`, which must fit the key's type.
@@ -102,12 +102,8 @@ fn rsa_key(jwk: &Map<String, Value>) -> Result<DecodingKey, String> {
 pub(super) fn rsa_from_components(n: Vec<u8>, e: Vec<u8>) -> Result<DecodingKey, String> {
     let n = strip_leading_zeros(n);
     let e = strip_leading_zeros(e);
-    // 2048 bits is the floor NIST SP 800-131A sets for RSA signatures.
-    if n.len() < 256 {
-        return Err(format!("RSA modulus of {} bits is too small", n.len() * 8));
-    }
-    if e.is_empty() {
-        return Err("RSA exponent is zero".into());
+    if let Some(why) = weak::rsa_weakness(&n, &e) {
+        return Err(why);
     }
     Ok(DecodingKey::from_rsa_raw_components(&n, &e))
 }
@@ -139,6 +135,9 @@ fn ed_key(jwk: &Map<String, Value>) -> Result<DecodingKey, String> {
     let x = binary(jwk, "x")?;
     if x.len() != 32 {
         return Err("Ed25519 key has the wrong length".into());
+    }
+    if let Some(why) = weak::ed25519_weakness(&x) {
+        return Err(why.into());
     }
     Ok(DecodingKey::from_ed_der(&x))
 }

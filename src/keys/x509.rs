@@ -19,7 +19,7 @@ use x509_cert::der::DecodePem;
 use x509_cert::spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned};
 
 use super::jwks::{ParsedJwks, rsa_from_components};
-use super::{KeyKind, PublicKey};
+use super::{KeyKind, PublicKey, weak};
 
 /// `rsaEncryption` (RFC 8017 appendix C).
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -51,11 +51,12 @@ pub(super) fn map_keys(document: &Value) -> Option<ParsedJwks> {
             .as_str()
             .ok_or_else(|| "not a string".to_owned())
             .and_then(certificate_key);
+        let key = key.and_then(|(kind, key)| {
+            let kid = Some(Arc::<str>::from(kid.as_str()));
+            PublicKey::new(kid, kind, None, key).usable()
+        });
         match key {
-            Ok((kind, key)) => {
-                let kid = Some(Arc::<str>::from(kid.as_str()));
-                parsed.keys.push(PublicKey::new(kid, kind, None, key));
-            }
+            Ok(key) => parsed.keys.push(key),
             Err(why) => parsed.skipped.push(format!("{kid:?}: {why}")),
         }
     }
@@ -73,7 +74,10 @@ fn certificate_key(pem: &str) -> Result<(KeyKind, DecodingKey), String> {
     match info.algorithm.oid {
         RSA_ENCRYPTION => Ok((KeyKind::Rsa, rsa_key(bits)?)),
         EC_PUBLIC_KEY => ec_key(info, bits),
-        ED25519 if bits.len() == 32 => Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(bits))),
+        ED25519 if bits.len() == 32 => match weak::ed25519_weakness(bits) {
+            Some(why) => Err(why.into()),
+            None => Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(bits))),
+        },
         ED25519 => Err("Ed25519 key has the wrong length".into()),
         other => Err(format!("unsupported key algorithm {other}")),
     }
