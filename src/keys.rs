@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-pub use self::checker::Checker;
+pub use self::checker::{ALGORITHMS, Checker};
 pub use self::document::{KeyDocumentError, KeyDocumentKind, parse_key_document};
 pub use self::jwks::{JwksError, ParsedJwks, parse_jwks};
 pub use self::load::{KeyError, MIN_SECRET_BYTES, load};

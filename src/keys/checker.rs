@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use super::KeyKind;
 
 /// Every algorithm tollgate verifies, in the order keys are prepared.
-const ALGORITHMS: [Algorithm; 12] = [
+pub const ALGORITHMS: [Algorithm; 12] = [
     Algorithm::HS256,
     Algorithm::HS384,
     Algorithm::HS512,
