@@ -385,23 +385,22 @@ fn bind_workers(
 /// Port 0 needs no check: a port the kernel picks is one no socket
 /// listens on, `SO_REUSEPORT` or not.
 fn ensure_unused(address: SocketAddr) -> std::io::Result<()> {
-    use socket2::{Domain, Protocol, Socket, Type};
-
-    let probe = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    // As the real sockets: connections of a previous run in TIME_WAIT do
-    // not count as a holder.
-    #[cfg(unix)]
-    probe.set_reuse_address(true)?;
-    probe.bind(&address.into())
+    bound_socket(address, false).map(drop)
 }
 
 /// Opens a non-blocking listening socket on `address`, sharing it with
 /// the other workers' sockets when `shared` is set.
 fn listen_socket(address: SocketAddr, shared: bool) -> std::io::Result<std::net::TcpListener> {
+    let socket = bound_socket(address, shared)?;
+    socket.set_nonblocking(true)?;
+    // tokio's default backlog.
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Binds a TCP socket to `address`, with `SO_REUSEPORT` when `shared` is
+/// set (Linux only).
+fn bound_socket(address: SocketAddr, shared: bool) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
 
     let socket = Socket::new(
@@ -409,18 +408,16 @@ fn listen_socket(address: SocketAddr, shared: bool) -> std::io::Result<std::net:
         Type::STREAM,
         Some(Protocol::TCP),
     )?;
-    // As tokio's own bind does: a restart need not wait out TIME_WAIT.
+    // As tokio's own bind does: a restart need not wait out TIME_WAIT,
+    // and connections of a previous run do not count as a holder.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
     #[cfg(target_os = "linux")]
     socket.set_reuse_port(shared)?;
     #[cfg(not(target_os = "linux"))]
     let _ = shared;
-    socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
-    // tokio's default backlog.
-    socket.listen(1024)?;
-    Ok(socket.into())
+    Ok(socket)
 }
 
 async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {

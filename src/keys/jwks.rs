@@ -172,7 +172,13 @@ mod tests {
 
     fn ec(extra: &str) -> String {
         format!(
-            r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"a/b+c=:d","x":"{P256_X}","y":"{P256_Y}"{extra}}}]}}"#
+            concat!(
+                r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"a/b+c=:d","#,
+                r#""x":"{P256_X}","y":"{P256_Y}"{extra}}}]}}"#
+            ),
+            P256_X = P256_X,
+            P256_Y = P256_Y,
+            extra = extra
         )
     }
 
@@ -190,7 +196,8 @@ mod tests {
     fn encryption_and_unknown_keys_are_skipped_not_fatal() {
         let doc = format!(
             r#"{{"keys":[{{"kty":"EC","use":"enc","crv":"P-256","x":"{P256_X}","y":"{P256_Y}"}},
-            {{"kty":"oct","k":"c2VjcmV0"}}, 5, {{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}"}}]}}"#
+            {{"kty":"oct","k":"c2VjcmV0"}}, 5,
+            {{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}"}}]}}"#
         );
         let parsed = parse_jwks(doc.as_bytes()).expect("valid jwks");
         assert_eq!(parsed.keys.len(), 1);
