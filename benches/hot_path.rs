@@ -123,7 +123,9 @@ fn bench_verify(c: &mut Criterion) {
     c.bench_function("cache_lookup", |b| {
         b.iter(|| {
             matches!(
-                state.cache.get(black_box(&token), generation, at),
+                state
+                    .cache
+                    .get(state.cache.key(black_box(&token)), generation, at),
                 auth::CacheLookup::Hit(_)
             )
         })

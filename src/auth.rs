@@ -19,7 +19,7 @@ mod verify;
 
 use std::sync::Arc;
 
-pub use self::cache::{CacheLookup, TokenCache};
+pub use self::cache::{CacheLookup, TokenCache, TokenKey};
 pub use self::identity::Identity;
 pub use self::provider::{Provider, Providers};
 pub use self::reason::Reason;
@@ -52,6 +52,14 @@ impl Refusal {
             provider: None,
         }
     }
+
+    /// Builds a refusal by the provider at index `provider`.
+    pub fn by(provider: usize, reason: Reason) -> Self {
+        Self {
+            reason,
+            provider: Some(provider),
+        }
+    }
 }
 
 /// Says whether a verdict came from the cache, for the hit-rate metrics.
@@ -65,11 +73,12 @@ pub enum CacheOutcome {
 
 /// Checks a token, through the cache when possible.
 ///
-/// Only successful verifications are cached: a refused token costs a full
-/// verification each time, so an attacker cannot fill the cache with junk,
-/// and a refused token can never shadow a good one. `generation` is the
-/// snapshot's generation; an entry made under another one is ignored, so a
-/// key rotation or config reload takes effect at once.
+/// Only tokens whose signature held are cached: those that verified, and
+/// those that verified but had expired, which stay refused. A forged or
+/// malformed token costs a check each time, so an attacker cannot fill the
+/// cache with junk, and a refused token can never shadow a good one.
+/// `generation` is the snapshot's generation; an entry made under another
+/// one is ignored, so a key rotation or config reload takes effect at once.
 ///
 /// Revocation is checked last, on the cached and the fresh path alike: a
 /// verified token stays verified, but whether it is still welcome is the
@@ -81,19 +90,24 @@ pub fn authenticate(
     generation: u64,
     now: f64,
 ) -> (Verdict, CacheOutcome) {
-    let (verdict, cached) = match cache.get(token, generation, now) {
+    let key = cache.key(token);
+    let (verdict, cached) = match cache.get(key, generation, now) {
         CacheLookup::Hit(identity) => (Ok(identity), CacheOutcome::Hit),
         CacheLookup::Expired(provider) => {
-            let refusal = Refusal {
-                reason: Reason::Expired,
-                provider: Some(provider),
-            };
+            let refusal = Refusal::by(provider, Reason::Expired);
             return (Err(refusal), CacheOutcome::Hit);
         }
         CacheLookup::Miss => {
             let verified = verify(token, providers, now);
-            if let Ok(ok) = &verified {
-                cache.insert(token, ok.identity.clone(), ok.not_after, generation);
+            match &verified {
+                Ok(ok) => cache.insert(key, ok.identity.clone(), ok.not_after, generation),
+                // The claims are checked only once the signature holds, so
+                // an expired token is one its issuer made.
+                Err(Refusal {
+                    reason: Reason::Expired,
+                    provider: Some(provider),
+                }) => cache.insert_expired(key, *provider, generation),
+                Err(_) => {}
             }
             (verified.map(|ok| ok.identity), CacheOutcome::Miss)
         }

@@ -56,8 +56,12 @@ use super::Identity;
 const ENTRY_OVERHEAD_BYTES: u64 = 144;
 
 /// A token's cache key: its keyed 128-bit SipHash (see the module doc).
+///
+/// Made once per request by [`TokenCache::key`] and used for the lookup
+/// and, on a miss, for the insert: the hash costs several instructions per
+/// byte of token.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct TokenKey(u128);
+pub struct TokenKey(u128);
 
 impl Hash for TokenKey {
     /// Feeds 64 of the key's bits, which are already uniform, to the map's
@@ -135,16 +139,29 @@ struct EntryWeight {
 
 impl Weighter<TokenKey, Entry> for EntryWeight {
     fn weight(&self, _: &TokenKey, entry: &Entry) -> u64 {
-        let bytes = ENTRY_OVERHEAD_BYTES + entry.identity.heap_bytes() as u64;
-        bytes.max(self.floor)
+        let held = match &entry.verdict {
+            Cached::Valid(identity) => identity.heap_bytes() as u64,
+            Cached::Expired(_) => 0,
+        };
+        (ENTRY_OVERHEAD_BYTES + held).max(self.floor)
     }
 }
 
 #[derive(Clone)]
 struct Entry {
-    identity: Arc<Identity>,
+    verdict: Cached,
     not_after: f64,
     generation: u64,
+}
+
+/// What a held token's signature check found.
+#[derive(Clone)]
+enum Cached {
+    /// It verified: the identity it carries.
+    Valid(Arc<Identity>),
+    /// It verified but is past its `exp`: the provider's index. Expiry is
+    /// for good, so the answer is too, and it holds no identity.
+    Expired(usize),
 }
 
 /// Says what the cache knows of a token.
@@ -181,43 +198,69 @@ impl TokenCache {
     }
 
     /// Hashes a token's text into its cache key under this cache's secret.
-    fn key(&self, token: &str) -> TokenKey {
+    pub fn key(&self, token: &str) -> TokenKey {
         let [k0, k1] = self.secret;
         let mut hasher = SipHasher24::new_with_keys(k0, k1);
         hasher.write(token.as_bytes());
         TokenKey(hasher.finish128().as_u128())
     }
 
-    /// Looks a token up.
-    pub fn get(&self, token: &str, generation: u64, now: f64) -> CacheLookup {
+    /// Looks a token up by its key.
+    pub fn get(&self, key: TokenKey, generation: u64, now: f64) -> CacheLookup {
         let Some(entries) = &self.entries else {
             return CacheLookup::Miss;
         };
-        let key = self.key(token);
         let Some(entry) = entries.get(&key) else {
             return CacheLookup::Miss;
         };
         if entry.generation != generation {
             return CacheLookup::Miss;
         }
-        if now >= entry.not_after {
-            entries.remove(&key);
-            return CacheLookup::Expired(entry.identity.provider);
+        match entry.verdict {
+            Cached::Expired(provider) => CacheLookup::Expired(provider),
+            Cached::Valid(identity) if now >= entry.not_after => {
+                // From now on the token is only ever refused: keep that
+                // answer, and let the identity go.
+                let expired = Entry {
+                    verdict: Cached::Expired(identity.provider),
+                    ..entry
+                };
+                entries.insert(key, expired);
+                CacheLookup::Expired(identity.provider)
+            }
+            Cached::Valid(identity) => CacheLookup::Hit(identity),
         }
-        CacheLookup::Hit(entry.identity)
     }
 
     /// Remembers a verified token until `not_after` (Unix seconds).
-    pub fn insert(&self, token: &str, identity: Arc<Identity>, not_after: f64, generation: u64) {
+    pub fn insert(&self, key: TokenKey, identity: Arc<Identity>, not_after: f64, generation: u64) {
+        self.put(key, Cached::Valid(identity), not_after, generation);
+    }
+
+    /// Remembers a token that verified but had expired, so that a client
+    /// retrying it is answered without a second signature check.
+    ///
+    /// Only for a token whose signature held: an attacker can mint any
+    /// number of forgeries, but not one of these.
+    pub fn insert_expired(&self, key: TokenKey, provider: usize, generation: u64) {
+        self.put(
+            key,
+            Cached::Expired(provider),
+            f64::NEG_INFINITY,
+            generation,
+        );
+    }
+
+    fn put(&self, key: TokenKey, verdict: Cached, not_after: f64, generation: u64) {
         let Some(entries) = &self.entries else {
             return;
         };
         let entry = Entry {
-            identity,
+            verdict,
             not_after,
             generation,
         };
-        entries.insert(self.key(token), entry);
+        entries.insert(key, entry);
     }
 
     /// Returns how many tokens are held.
@@ -256,34 +299,78 @@ mod tests {
     fn a_hit_returns_the_identity_first_verified() {
         let cache = TokenCache::new(10, 1 << 20);
         let first = identity("alice");
-        cache.insert("t", first.clone(), 100.0, 1);
-        match cache.get("t", 1, 50.0) {
+        cache.insert(cache.key("t"), first.clone(), 100.0, 1);
+        match cache.get(cache.key("t"), 1, 50.0) {
             CacheLookup::Hit(found) => assert!(Arc::ptr_eq(&found, &first)),
             other => panic!("expected a hit, got {other:?}"),
         }
     }
 
     #[test]
-    fn an_entry_dies_at_its_expiry() {
+    fn an_entry_is_refused_from_its_expiry_on_and_lets_its_identity_go() {
         let cache = TokenCache::new(10, 1 << 20);
-        cache.insert("t", identity("alice"), 100.0, 1);
-        assert!(matches!(cache.get("t", 1, 100.0), CacheLookup::Expired(0)));
-        assert!(matches!(cache.get("t", 1, 50.0), CacheLookup::Miss));
+        let held = identity("alice");
+        cache.insert(cache.key("t"), held.clone(), 100.0, 1);
+        assert_eq!(Arc::strong_count(&held), 2);
+        assert!(matches!(
+            cache.get(cache.key("t"), 1, 99.0),
+            CacheLookup::Hit(_)
+        ));
+        assert!(matches!(
+            cache.get(cache.key("t"), 1, 100.0),
+            CacheLookup::Expired(0)
+        ));
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "the identity is no longer held"
+        );
+        // Expiry is for good, even should the clock step back.
+        assert!(matches!(
+            cache.get(cache.key("t"), 1, 50.0),
+            CacheLookup::Expired(0)
+        ));
+    }
+
+    #[test]
+    fn a_token_that_verified_expired_is_answered_expired_under_its_generation() {
+        let cache = TokenCache::new(10, 1 << 20);
+        cache.insert_expired(cache.key("t"), 3, 1);
+        for now in [0.0, 1e12] {
+            assert!(matches!(
+                cache.get(cache.key("t"), 1, now),
+                CacheLookup::Expired(3)
+            ));
+        }
+        assert!(matches!(
+            cache.get(cache.key("t"), 2, 0.0),
+            CacheLookup::Miss
+        ));
+        assert!(matches!(
+            cache.get(cache.key("u"), 1, 0.0),
+            CacheLookup::Miss
+        ));
     }
 
     #[test]
     fn an_entry_from_another_generation_is_ignored() {
         let cache = TokenCache::new(10, 1 << 20);
-        cache.insert("t", identity("alice"), 100.0, 1);
-        assert!(matches!(cache.get("t", 2, 50.0), CacheLookup::Miss));
+        cache.insert(cache.key("t"), identity("alice"), 100.0, 1);
+        assert!(matches!(
+            cache.get(cache.key("t"), 2, 50.0),
+            CacheLookup::Miss
+        ));
     }
 
     #[test]
     fn capacity_zero_caches_nothing() {
         for (capacity, max_bytes) in [(0, 1 << 20), (10, 0)] {
             let cache = TokenCache::new(capacity, max_bytes);
-            cache.insert("t", identity("alice"), 100.0, 1);
-            assert!(matches!(cache.get("t", 1, 50.0), CacheLookup::Miss));
+            cache.insert(cache.key("t"), identity("alice"), 100.0, 1);
+            assert!(matches!(
+                cache.get(cache.key("t"), 1, 50.0),
+                CacheLookup::Miss
+            ));
             assert!(cache.is_empty());
         }
     }
@@ -294,7 +381,7 @@ mod tests {
         let cache = TokenCache::new(100_000, max_bytes);
         let long = "x".repeat(4000);
         for at in 0..200 {
-            cache.insert(&format!("t{at}"), identity(&long), 100.0, 1);
+            cache.insert(cache.key(&format!("t{at}")), identity(&long), 100.0, 1);
         }
         assert!(cache.weight() <= max_bytes, "{}", cache.weight());
         // 4 kB subjects: far fewer than the count limit fit in 64 KiB.
@@ -305,19 +392,24 @@ mod tests {
     #[test]
     fn a_token_differing_in_one_byte_is_another_entry() {
         let cache = TokenCache::new(10, 1 << 20);
-        cache.insert("header.claims.signature", identity("alice"), 100.0, 1);
+        cache.insert(
+            cache.key("header.claims.signature"),
+            identity("alice"),
+            100.0,
+            1,
+        );
         for other in [
             "header.claims.signaturf",
             "header.claims.signatur",
             "header.claims.signature.",
         ] {
             assert!(
-                matches!(cache.get(other, 1, 50.0), CacheLookup::Miss),
+                matches!(cache.get(cache.key(other), 1, 50.0), CacheLookup::Miss),
                 "{other}"
             );
         }
         assert!(matches!(
-            cache.get("header.claims.signature", 1, 50.0),
+            cache.get(cache.key("header.claims.signature"), 1, 50.0),
             CacheLookup::Hit(_)
         ));
     }
@@ -358,7 +450,7 @@ mod tests {
     fn the_count_stays_under_capacity_whatever_the_bytes_allowed() {
         let cache = TokenCache::new(50, 1 << 30);
         for at in 0..500 {
-            cache.insert(&format!("t{at}"), identity("alice"), 100.0, 1);
+            cache.insert(cache.key(&format!("t{at}")), identity("alice"), 100.0, 1);
         }
         assert!(cache.len() <= 50, "{}", cache.len());
         assert!(cache.len() >= 25, "{}", cache.len());

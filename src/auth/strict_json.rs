@@ -6,9 +6,11 @@
 //! parsers can disagree about which `sub`, `alg` or nested role list a
 //! token carries.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// A JSON object, refused if any object inside it repeats a member.
@@ -83,12 +85,121 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             let StrictValue(value) = access.next_value()?;
-            if map.contains_key(&key) {
-                return Err(A::Error::custom("duplicate member"));
-            }
-            map.insert(key, value);
+            match map.entry(key) {
+                Entry::Vacant(vacant) => vacant.insert(value),
+                Entry::Occupied(_) => return Err(A::Error::custom("duplicate member")),
+            };
         }
         Ok(Value::Object(map))
+    }
+}
+
+/// A JSON string, borrowed from the input when it holds no escapes.
+pub(super) struct Text<'de>(pub(super) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON string")
+    }
+
+    fn visit_borrowed_str<E: Error>(self, value: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(value)))
+    }
+
+    fn visit_str<E: Error>(self, value: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(value.to_owned())))
+    }
+
+    fn visit_string<E: Error>(self, value: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(value)))
+    }
+}
+
+/// Any JSON value, checked under the same rule but not kept: for members
+/// a reader skips, which must still not be ambiguous to another parser.
+pub(super) struct Unique;
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON whose objects have unique members")
+    }
+
+    fn visit_unit<E: Error>(self) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_bool<E: Error>(self, _: bool) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_i64<E: Error>(self, _: i64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_u64<E: Error>(self, _: u64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_f64<E: Error>(self, _: f64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_str<E: Error>(self, _: &str) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
+        while access.next_element::<Unique>()?.is_some() {}
+        Ok(Unique)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
+        let mut names = Names::default();
+        while let Some(Text(name)) = access.next_key()? {
+            access.next_value::<Unique>()?;
+            names.push(name);
+        }
+        names.check()
+    }
+}
+
+/// The member names of one object, to refuse a repeat among them.
+#[derive(Default)]
+pub(super) struct Names<'de>(Vec<Cow<'de, str>>);
+
+impl<'de> Names<'de> {
+    pub(super) fn push(&mut self, name: Cow<'de, str>) {
+        self.0.push(name);
+    }
+
+    /// Refuses the object if a name repeats. Sorting first keeps this
+    /// n log n: a header of thousands of members must not cost a square.
+    pub(super) fn check<E: Error>(mut self) -> Result<Unique, E> {
+        self.0.sort_unstable();
+        match self.0.windows(2).any(|pair| pair[0] == pair[1]) {
+            true => Err(E::custom("duplicate member")),
+            false => Ok(Unique),
+        }
     }
 }
 

@@ -90,3 +90,38 @@ fn a_token_issued_before_the_cut_off_is_refused_as_revoked() {
         Err(Reason::Revoked)
     );
 }
+
+#[test]
+fn an_expired_token_is_checked_once_and_a_forged_one_every_time() {
+    let cache = TokenCache::new(10, 1 << 20);
+    let providers = provider(Revocation::default());
+    let outcome = |token: &str| {
+        let (verdict, cached) = authenticate(token, &providers, &cache, 1, NOW);
+        let refusal = verdict.expect_err("refused");
+        (refusal.reason, refusal.provider, cached)
+    };
+
+    let mut old = claims("alice", "j-1");
+    old["exp"] = json!(NOW - 3600.0);
+    let expired = token(&old);
+    let first = (Reason::Expired, Some(0), CacheOutcome::Miss);
+    assert_eq!(outcome(&expired), first);
+    let again = (Reason::Expired, Some(0), CacheOutcome::Hit);
+    assert_eq!(outcome(&expired), again);
+    assert_eq!(cache.len(), 1);
+
+    // The same expired claims under a signature that does not hold: no
+    // answer about it is kept, so forgeries cannot fill the cache.
+    let (head, _) = expired.rsplit_once('.').expect("three segments");
+    let forged = format!("{head}.{}", "A".repeat(43));
+    for _ in 0..2 {
+        let forged_outcome = (Reason::BadSignature, Some(0), CacheOutcome::Miss);
+        assert_eq!(outcome(&forged), forged_outcome);
+    }
+    assert_eq!(cache.len(), 1);
+
+    // A reload starts over: the entry's generation is not the new one.
+    let (verdict, cached) = authenticate(&expired, &providers, &cache, 2, NOW);
+    assert_eq!(verdict.map_err(|r| r.reason).err(), Some(Reason::Expired));
+    assert_eq!(cached, CacheOutcome::Miss);
+}

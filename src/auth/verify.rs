@@ -6,14 +6,17 @@
 //! claims. Nothing from the payload is trusted before the signature holds,
 //! except `iss`, which only chooses whose keys to try.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
+use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::strict_json::StrictObject;
+use super::strict_json::{Names, StrictObject, Text, Unique};
 use super::{Identity, Provider, Providers, Reason, Refusal};
 use crate::config::ClaimPath;
 use crate::keys::KeyChoice;
@@ -30,11 +33,12 @@ pub struct Verified {
 
 /// Verifies a token against the providers at time `now` (Unix seconds).
 pub fn verify(token: &str, providers: &Providers, now: f64) -> Result<Verified, Refusal> {
-    let parts = split(token).ok_or(Refusal::early(Reason::Malformed))?;
-    let signature = Signature::decode(parts.signature).ok_or(Refusal::early(Reason::Malformed))?;
-    let header = decode_json(parts.header).ok_or(Refusal::early(Reason::Malformed))?;
-    let claims = decode_json(parts.claims).ok_or(Refusal::early(Reason::Malformed))?;
-    let header = JoseHeader::read(&header).ok_or(Refusal::early(Reason::Malformed))?;
+    let malformed = Refusal::early(Reason::Malformed);
+    let parts = split(token).ok_or(malformed)?;
+    let mut header_bytes = Vec::new();
+    let header = JoseHeader::decode(parts.header, &mut header_bytes).ok_or(malformed)?;
+    let signature = Signature::decode(parts.signature).ok_or(malformed)?;
+    let claims = decode_json(parts.claims).ok_or(malformed)?;
 
     let (at, provider) = match claims.get("iss") {
         Some(Value::String(iss)) => providers
@@ -42,10 +46,7 @@ pub fn verify(token: &str, providers: &Providers, now: f64) -> Result<Verified, 
             .ok_or(Refusal::early(Reason::WrongIssuer))?,
         Some(_) | None => return Err(Refusal::early(Reason::InvalidClaims)),
     };
-    let refuse = |reason| Refusal {
-        reason,
-        provider: Some(at),
-    };
+    let refuse = |reason| Refusal::by(at, reason);
 
     let message = parts.signing_input.as_bytes();
     check_signature(provider, &header, message, signature.bytes()).map_err(refuse)?;
@@ -68,21 +69,19 @@ struct Parts<'a> {
     signing_input: &'a str,
 }
 
-/// Splits a token into exactly three base64url segments.
+/// Splits a token into exactly three segments.
 ///
-/// Only the URL-safe alphabet without padding is accepted (RFC 7515 section
-/// 2): `+`, `/`, `=` and whitespace make the token malformed. The header and
-/// claims must not be empty; the signature may be, because an unsecured JWT
-/// (RFC 7519 section 6) has none, and it must be counted as the disallowed
-/// `none` it is rather than as malformed. An empty signature never verifies
-/// under any real algorithm.
+/// The header and claims must not be empty; the signature may be, because
+/// an unsecured JWT (RFC 7519 section 6) has none, and it must be counted as
+/// the disallowed `none` it is rather than as malformed. An empty signature
+/// never verifies under any real algorithm.
+///
+/// The segments' alphabet is not checked here: each one is decoded as
+/// canonical base64url without padding (RFC 7515 section 2) before anything
+/// in it counts, and that decoder refuses `+`, `/`, `=`, whitespace and any
+/// other byte. A segment never decoded (the claims and signature of a token
+/// refused on its header) never mattered.
 fn split(token: &str) -> Option<Parts<'_>> {
-    if !token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
-        return None;
-    }
     let mut segments = token.split('.');
     let (header, claims, signature) = (segments.next()?, segments.next()?, segments.next()?);
     if segments.next().is_some() || header.is_empty() || claims.is_empty() {
@@ -123,33 +122,65 @@ pub(crate) fn decode_json(segment: &str) -> Option<Map<String, Value>> {
 
 // --- Header and signature ---
 
-/// The JOSE header members tollgate acts on.
+/// The JOSE header members tollgate acts on, read straight from the
+/// decoded segment: no map is built for a header, which every token that
+/// is checked at all, good or bad, has to have read.
 struct JoseHeader<'a> {
     alg: Option<Algorithm>,
-    kid: Option<&'a str>,
+    kid: Option<Cow<'a, str>>,
 }
 
 impl<'a> JoseHeader<'a> {
-    /// Reads `alg` and `kid`; `None` when the header is malformed.
+    /// Decodes a header segment; `None` when it is malformed.
     ///
-    /// A `crit` member lists extensions the recipient must understand
-    /// (RFC 7515 section 4.1.11); tollgate understands none, so any `crit`
-    /// makes the token malformed. An unknown or `none` algorithm is kept as
+    /// The segment must be canonical base64url (see [`decode_json`]) of a
+    /// JSON object whose members are unique at every depth, as for the
+    /// claims. A `crit` member lists extensions the recipient must
+    /// understand (RFC 7515 section 4.1.11); tollgate understands none, so
+    /// any `crit` makes the token malformed. `alg` must be there, and `alg`
+    /// and `kid` must be strings. An unknown or `none` algorithm is kept as
     /// `alg: None` and refused as disallowed once the provider is known.
-    fn read(header: &'a Map<String, Value>) -> Option<Self> {
-        if header.contains_key("crit") {
-            return None;
+    fn decode(segment: &str, buffer: &'a mut Vec<u8>) -> Option<Self> {
+        *buffer = URL_SAFE_NO_PAD.decode(segment).ok()?;
+        serde_json::from_slice(buffer).ok()
+    }
+}
+
+impl<'de> Deserialize<'de> for JoseHeader<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = JoseHeader<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let (mut alg, mut kid) = (None, None);
+        let mut names = Names::default();
+        while let Some(Text(name)) = access.next_key()? {
+            match &*name {
+                "alg" => alg = Some(access.next_value::<Text>()?.0),
+                "kid" => kid = Some(access.next_value::<Text>()?.0),
+                "crit" => return Err(A::Error::custom("an extension marked critical")),
+                _ => {
+                    access.next_value::<Unique>()?;
+                }
+            }
+            names.push(name);
         }
-        let alg = match header.get("alg")? {
-            Value::String(name) => name.parse().ok(),
-            _ => return None,
-        };
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return None,
-        };
-        Some(JoseHeader { alg, kid })
+        names.check()?;
+        let alg = alg.ok_or_else(|| A::Error::custom("no alg"))?;
+        Ok(JoseHeader {
+            alg: alg.parse().ok(),
+            kid,
+        })
     }
 }
 
@@ -167,7 +198,7 @@ fn check_signature(
         return Err(Reason::NoKeys);
     }
 
-    let good = match provider.keys.choose(alg, header.kid) {
+    let good = match provider.keys.choose(alg, header.kid.as_deref()) {
         KeyChoice::Secrets([]) => return Err(Reason::NoKeys),
         KeyChoice::Secrets(secrets) => secrets
             .iter()

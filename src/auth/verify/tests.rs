@@ -295,3 +295,64 @@ fn without_require_sub_an_absent_sub_passes_but_a_bad_one_does_not() {
         );
     }
 }
+
+// --- the JOSE header ---
+
+#[test]
+fn the_header_is_read_strictly() {
+    let claims = claims().to_string();
+    let cases = [
+        (r#"{"alg":"HS256","typ":"JWT","kid":"any"}"#, None),
+        (
+            r#"{"typ":"JWT","alg":"HS256","x5t":{"a":[1,{"b":null}]}}"#,
+            None,
+        ),
+        (r#"{"alg":"HS256","alg":"HS256"}"#, Some(Reason::Malformed)),
+        (
+            r#"{"alg":"HS256","jwk":{"kty":"oct","kty":"oct"}}"#,
+            Some(Reason::Malformed),
+        ),
+        (
+            r#"{"alg":"HS256","x":[{"k":1,"k":2}]}"#,
+            Some(Reason::Malformed),
+        ),
+        (r#"{"alg":"HS256","crit":["exp"]}"#, Some(Reason::Malformed)),
+        (r#"{"alg":"HS256","kid":7}"#, Some(Reason::Malformed)),
+        (r#"{"alg":["HS256"]}"#, Some(Reason::Malformed)),
+        (r#"{"typ":"JWT"}"#, Some(Reason::Malformed)),
+        (r#"["HS256"]"#, Some(Reason::Malformed)),
+        (r#"{"alg":"HS256"} x"#, Some(Reason::Malformed)),
+        (r#"{"alg":"none"}"#, Some(Reason::DisallowedAlg)),
+        (r#"{"alg":"HS256"}"#, None),
+        (
+            r#"{"alg":"HS256","kid":"a","kid":"b"}"#,
+            Some(Reason::Malformed),
+        ),
+    ];
+    for (header, expected) in cases {
+        assert_eq!(reason(&sign_raw(header, &claims)), expected, "{header}");
+    }
+}
+
+#[test]
+fn a_header_of_many_members_is_refused_for_a_repeat_at_any_position() {
+    let claims = claims().to_string();
+    let members: Vec<String> = (0..2000).map(|at| format!(r#""m{at}":{at}"#)).collect();
+    let unique = format!(r#"{{"alg":"HS256",{}}}"#, members.join(","));
+    assert_eq!(reason(&sign_raw(&unique, &claims)), None);
+    let repeated = format!(r#"{{"alg":"HS256",{},"m1999":0}}"#, members.join(","));
+    assert_eq!(
+        reason(&sign_raw(&repeated, &claims)),
+        Some(Reason::Malformed)
+    );
+}
+
+#[test]
+fn an_hmac_token_with_any_kid_verifies() {
+    // HMAC secrets carry no kid: an HMAC token's kid picks nothing.
+    let token = sign_raw(
+        r#"{"alg":"HS256","kid":"made-up-7f3a"}"#,
+        &claims().to_string(),
+    );
+    assert_eq!(reason(&token), None);
+}
