@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
-use http::HeaderValue;
 use metrics::Counter;
 
 use crate::auth::rules::RuleSet;
@@ -28,6 +27,7 @@ use crate::keys::remote::RemoteSet;
 use crate::keys::{self, KeyError, KeySet};
 use crate::proxy::Outcome;
 use crate::proxy::headers::IdentityHeaderNames;
+use crate::proxy::respond::TokenAnswers;
 use crate::telemetry::Metrics;
 use crate::tls::TlsMaterial;
 
@@ -44,8 +44,8 @@ pub struct Snapshot {
     pub rules: RuleSet,
     /// Every identity header name any provider may set.
     pub identity_names: IdentityHeaderNames,
-    /// `Bearer realm="<service>"`, built once.
-    pub realm: HeaderValue,
+    /// The answers to refused tokens, built once.
+    pub token_answers: TokenAnswers,
     /// The listener's and the forwarding client's TLS settings, read from
     /// the files the settings name.
     pub tls: TlsMaterial,
@@ -143,8 +143,7 @@ impl Snapshot {
                 .iter()
                 .flat_map(|p| p.identity_header_names().cloned()),
         );
-        let realm = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", settings.service))
-            .expect("service names are checked to be plain tokens");
+        let token_answers = TokenAnswers::new(&settings.service);
 
         let mut rule_counters: Vec<Vec<Counter>> = rules
             .rules()
@@ -166,7 +165,7 @@ impl Snapshot {
             providers,
             rules,
             identity_names,
-            realm,
+            token_answers,
             tls,
             rule_counters,
             verdict_counters,

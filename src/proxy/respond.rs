@@ -114,34 +114,82 @@ impl Refusal {
 
 /// Turns a refusal into the response the caller sees.
 pub fn respond(refusal: Refusal, snapshot: &Snapshot) -> Response<Body> {
+    if let Refusal::Token(reason) = refusal {
+        return snapshot.token_answers.answer(reason);
+    }
+
     let (status, error, description) = classify(refusal);
     let mut response = json_response(status, error, description);
     response.extensions_mut().insert(refusal.outcome());
-    let headers = response.headers_mut();
-
-    match refusal {
-        Refusal::Token(Reason::Missing) => {
-            headers.insert(WWW_AUTHENTICATE, snapshot.realm.clone());
-        }
-        Refusal::Token(Reason::NoKeys) => {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        Refusal::Token(reason) => {
-            let challenge = format!(
-                "Bearer realm=\"{}\", error=\"{error}\", error_description=\"{}\"",
-                snapshot.settings.service,
-                reason.description()
-            );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                headers.insert(WWW_AUTHENTICATE, value);
-            }
-        }
-        Refusal::RateLimited(seconds) => {
-            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        Refusal::BadPath(_) | Refusal::BadRequest(_) | Refusal::Forward(..) => {}
+    if let Refusal::RateLimited(seconds) = refusal {
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// The answers to token refusals, one per [`Reason`], made once per
+/// snapshot.
+///
+/// They differ only by reason and by the service's name, and they are what
+/// a flood of bad tokens is answered with: built ahead, each answer is a
+/// few reference counts rather than two formatted strings.
+#[derive(Debug)]
+pub struct TokenAnswers {
+    /// By [`Reason::index`]: the `WWW-Authenticate` challenge, if the
+    /// answer carries one, and the JSON body.
+    answers: Vec<(Option<HeaderValue>, Bytes)>,
+}
+
+impl TokenAnswers {
+    /// Builds the answers for the service named `service`, a plain token
+    /// (the settings check it), so it needs no quoting in a challenge.
+    pub fn new(service: &str) -> Self {
+        let answers = Reason::ALL
+            .iter()
+            .map(|&reason| {
+                let (_, error, description) = classify(Refusal::Token(reason));
+                let body = json_body(error, description);
+                (challenge(service, reason, error), Bytes::from(body))
+            })
+            .collect();
+        TokenAnswers { answers }
+    }
+
+    /// Returns the answer to a token refused for `reason`.
+    fn answer(&self, reason: Reason) -> Response<Body> {
+        let refusal = Refusal::Token(reason);
+        let (status, ..) = classify(refusal);
+        let (challenge, body) = &self.answers[reason.index()];
+
+        let mut response = Response::new(full(body.clone()));
+        *response.status_mut() = status;
+        response.extensions_mut().insert(refusal.outcome());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(challenge) = challenge {
+            headers.insert(WWW_AUTHENTICATE, challenge.clone());
+        }
+        if reason == Reason::NoKeys {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+/// Builds the `WWW-Authenticate` challenge for a token refusal (RFC 6750
+/// section 3): none when the fault is ours (no keys), no error code when
+/// no token was sent at all.
+fn challenge(service: &str, reason: Reason, error: &str) -> Option<HeaderValue> {
+    let text = match reason {
+        Reason::NoKeys => return None,
+        Reason::Missing => format!("Bearer realm=\"{service}\""),
+        reason => format!(
+            "Bearer realm=\"{service}\", error=\"{error}\", error_description=\"{}\"",
+            reason.description()
+        ),
+    };
+    HeaderValue::from_str(&text).ok()
 }
 
 /// Picks status, RFC 6750 error code and description.
@@ -254,8 +302,7 @@ fn forward_failure(
 /// Builds a small JSON response; the strings are fixed phrases, so no
 /// escaping is needed and nothing from the request can leak into it.
 pub fn json_response(status: StatusCode, error: &str, description: &str) -> Response<Body> {
-    let body = format!("{{\"error\":\"{error}\",\"error_description\":\"{description}\"}}");
-    let mut response = Response::new(full(body));
+    let mut response = Response::new(full(json_body(error, description)));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -263,9 +310,77 @@ pub fn json_response(status: StatusCode, error: &str, description: &str) -> Resp
     response
 }
 
+/// Writes the JSON body of a refusal from fixed phrases.
+fn json_body(error: &str, description: &str) -> String {
+    format!("{{\"error\":\"{error}\",\"error_description\":\"{description}\"}}")
+}
+
 /// Wraps bytes as a response body.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn body_json(response: Response<Body>) -> serde_json::Value {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        serde_json::from_slice(&bytes).expect("a JSON body")
+    }
+
+    #[tokio::test]
+    async fn every_token_refusal_has_its_status_challenge_and_body() {
+        let answers = TokenAnswers::new("games");
+        for reason in Reason::ALL {
+            let response = answers.answer(reason);
+            let headers = response.headers().clone();
+            let challenge = headers
+                .get(WWW_AUTHENTICATE)
+                .map(|v| v.to_str().expect("ASCII").to_owned());
+            let expected_outcome = Refusal::Token(reason).outcome();
+            assert_eq!(response.extensions().get(), Some(&expected_outcome));
+            assert_eq!(headers[CONTENT_TYPE], "application/json");
+            let status = response.status();
+            let body = body_json(response).await;
+            assert_eq!(
+                body["error_description"],
+                reason.description(),
+                "{reason:?}"
+            );
+
+            let (want_status, error) = match reason {
+                Reason::Missing => (StatusCode::UNAUTHORIZED, "unauthorized"),
+                Reason::NoKeys => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+                Reason::InsufficientRole => (StatusCode::FORBIDDEN, "insufficient_scope"),
+                _ => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            };
+            assert_eq!((status, body["error"].as_str()), (want_status, Some(error)));
+            match reason {
+                Reason::Missing => {
+                    assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="games""#));
+                }
+                Reason::NoKeys => {
+                    assert_eq!(challenge, None);
+                    assert_eq!(headers[RETRY_AFTER], "5");
+                }
+                _ => {
+                    let want = format!(
+                        r#"Bearer realm="games", error="{error}", error_description="{}""#,
+                        reason.description()
+                    );
+                    assert_eq!(challenge, Some(want), "{reason:?}");
+                }
+            }
+        }
+    }
 }
