@@ -4,11 +4,12 @@
 Starts a small keep-alive upstream and the release binary on loopback (the
 binary under callgrind unless --plain), sends a warm-up of requests with one
 cached HS256 token, zeroes callgrind's counters, sends --requests more over
-one keep-alive connection (with that token, or with --distinct a new token
-each, so that every request verifies and fills the cache), and dumps the
-profile. The instruction count of
-that dump divided by the request count is the figure to compare before and
-after a change: unlike wall time it barely moves on a busy machine.
+one keep-alive connection (with that token; with --distinct a new token
+each, so that every request verifies and fills the cache; with --refuse a
+token of the refusal floods of benches/load, each answered 401), and dumps
+the profile. The instruction count of that dump divided by the request
+count is the figure to compare before and after a change: unlike wall time
+it barely moves on a busy machine.
 
     cargo build --release   # with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
     python3 benches/profile.py --binary target/release/tollgate --out /tmp/cg
@@ -35,6 +36,8 @@ import threading
 import time
 
 SECRET = "profile-secret-of-at-least-thirty-two-bytes!"
+# The demo's public keys: random-kid tokens need a key set to miss in.
+JWKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config", "jwks.json")
 ISSUER = "https://accounts.chessmate.test"
 AUDIENCE = "chessmate-api"
 
@@ -47,7 +50,14 @@ def mint_hs256(sub, lifetime=3600):
     """Signs an HS256 token the way the provider below accepts it."""
     now = int(time.time())
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = {
+    body = b64(json.dumps(claims_for(sub, now, lifetime), separators=(",", ":")).encode())
+    signing_input = f"{header}.{body}".encode()
+    signature = hmac.new(SECRET.encode(), signing_input, hashlib.sha256).digest()
+    return f"{header}.{body}.{b64(signature)}"
+
+
+def claims_for(sub, now, lifetime):
+    return {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": sub,
@@ -56,10 +66,30 @@ def mint_hs256(sub, lifetime=3600):
         "iat": now,
         "exp": now + lifetime,
     }
-    body = b64(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{body}".encode()
-    signature = hmac.new(SECRET.encode(), signing_input, hashlib.sha256).digest()
-    return f"{header}.{body}.{b64(signature)}"
+
+
+def refused_tokens(kind, count):
+    """Returns `count` tokens the proxy refuses for one reason, as the load
+    benchmark's refusal floods send them; random-kid tokens are all
+    distinct, as an attacker cycling key ids would send them."""
+    if kind == "malformed":
+        return ["not-a-jwt.%%%.x"] * count
+    if kind == "expired":
+        return [mint_hs256("alice", lifetime=-3600)] * count
+    if kind == "bad-signature":
+        head, body, sig = mint_hs256("alice").split(".")
+        return [f"{head}.{body}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}"] * count
+    now = int(time.time())
+    out = []
+    for at in range(count):
+        header = {"alg": "RS256", "typ": "JWT", "kid": f"unknown-{at:016x}"}
+        claims = claims_for(f"user-{at}", now, 3600)
+        out.append(".".join([
+            b64(json.dumps(header, separators=(",", ":")).encode()),
+            b64(json.dumps(claims, separators=(",", ":")).encode()),
+            b64(os.urandom(256)),
+        ]))
+    return out
 
 
 class Upstream(http.server.BaseHTTPRequestHandler):
@@ -101,8 +131,9 @@ url = "http://127.0.0.1:{upstream_port}"
 name = "accounts"
 issuer = "{ISSUER}"
 audiences = ["{AUDIENCE}"]
-algorithms = ["HS256"]
+algorithms = ["HS256", "RS256"]
 secret_env = "PROFILE_SECRET"
+jwks_file = "{os.path.normpath(JWKS)}"
 [providers.claim_to_headers]
 "X-User-Id" = "sub"
 "X-User-Email" = "email"
@@ -135,9 +166,9 @@ def wait_for_addresses(log_path, process, deadline_s):
     sys.exit("tollgate did not start in time")
 
 
-def send(address, tokens, count, path="/api/games/12345"):
+def send(address, tokens, count, path="/api/games/12345", expect=200):
     """Sends `count` GETs on one keep-alive connection, taking the next of
-    `tokens` (an iterator) for each; all must be 200."""
+    `tokens` (an iterator) for each; all must answer `expect`."""
     host, port = address.rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     for _ in range(count):
@@ -145,7 +176,7 @@ def send(address, tokens, count, path="/api/games/12345"):
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
-        if response.status != 200:
+        if response.status != expect:
             sys.exit(f"unexpected status {response.status}")
     connection.close()
 
@@ -184,6 +215,9 @@ def main():
     parser.add_argument("--distinct", action="store_true",
                         help="a new token for every measured request (each one verified "
                              "and cached), instead of one cached token")
+    parser.add_argument("--refuse", choices=["malformed", "expired", "bad-signature",
+                                             "random-kid"],
+                        help="measure refusals of this kind (401) instead")
     args = parser.parse_args()
 
     upstream = start_upstream()
@@ -210,16 +244,18 @@ def main():
         send(proxy, itertools.repeat(token), args.warmup)
         # Minted before the counters start, so the measured stretch is only
         # the requests.
-        measured = (
-            iter([mint_hs256(f"user-{at}") for at in range(args.requests)])
-            if args.distinct
-            else itertools.repeat(token)
-        )
+        expect = 200
+        if args.refuse:
+            measured, expect = iter(refused_tokens(args.refuse, args.requests)), 401
+        elif args.distinct:
+            measured = iter([mint_hs256(f"user-{at}") for at in range(args.requests)])
+        else:
+            measured = itertools.repeat(token)
         if not args.plain:
             callgrind_control("--zero", str(process.pid))
         started = time.monotonic()
         cost_before = process_cost(process.pid)
-        send(proxy, measured, args.requests)
+        send(proxy, measured, args.requests, expect=expect)
         cost_after = process_cost(process.pid)
         elapsed = time.monotonic() - started
         if not args.plain:
