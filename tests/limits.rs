@@ -125,6 +125,32 @@ async fn more_header_fields_than_max_headers_get_431() {
 }
 
 #[tokio::test]
+async fn the_default_cap_of_100_header_fields_holds() {
+    // At the default, tollgate leaves the cap to hyper's own, which must
+    // be the same 100. The upstream frames requests by hand, so it takes
+    // whatever tollgate forwards.
+    let recorder = Recorder::start().await;
+    let tollgate = start_with_limits(recorder.addr(), "").await;
+    let lines: Vec<String> = (0..100).map(|i| format!("X-Field-{i}: {i}")).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+
+    // With Host, 100 fields pass and 101 do not.
+    let mut connection = RawConnection::connect(tollgate.addr()).await;
+    let answer = connection
+        .send(&request_head("GET", "/public/x", &lines[..99]))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let mut connection = RawConnection::connect(tollgate.addr()).await;
+    let answer = connection
+        .send(&request_head("GET", "/public/x", &lines))
+        .await;
+    assert_eq!(answer.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let forwarded = recorder.requests();
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].header("x-field-98"), ["98"]);
+}
+
+#[tokio::test]
 async fn a_request_target_over_max_uri_bytes_gets_414_and_is_counted() {
     let upstream = Upstream::start().await;
     let tollgate = start_with_limits(upstream.addr(), "max_uri_bytes = 64\n").await;
