@@ -1,5 +1,7 @@
 //! Turning verified claims into the identity forwarded to the upstream.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
@@ -51,28 +53,78 @@ impl Identity {
     ) -> Result<Self, Reason> {
         let roles = merged_roles(&provider.roles_claim, claims)?;
 
-        let mut headers = Vec::with_capacity(provider.claim_to_headers.len() + 1);
+        let max = provider.max_header_bytes;
+        let mut values = Values::with_capacity(provider.claim_to_headers.len() + 1);
         for (name, path) in &provider.claim_to_headers {
-            let Some(value) = path.find(claims) else {
-                continue;
-            };
-            let value = header_value(value, provider.max_header_bytes)?;
-            headers.push((name.clone(), value));
+            if let Some(value) = path.find(claims) {
+                values.push(name, max, |out| render(value, out))?;
+            }
         }
         // No roles, no header: an empty value would read as one empty role.
         if let (Some(name), false) = (&provider.roles_header, roles.is_empty()) {
-            let joined = join_roles(&roles)?;
-            headers.push((name.clone(), safe_value(joined, provider.max_header_bytes)?));
+            values.push(name, max, |out| join_roles(&roles, out))?;
         }
 
         Ok(Identity {
             provider: provider_at,
             subject: subject.map(Box::from),
             roles,
-            headers: packed(headers),
+            headers: values.into_headers()?,
             jti: claims.get("jti").and_then(Value::as_str).map(Box::from),
             issued_at: claims.get("iat").and_then(Value::as_f64),
         })
+    }
+}
+
+/// Identity header values rendered one after another into one buffer.
+///
+/// An identity lives in the cache for the token's lifetime and its values
+/// are cloned into every request it passes. Each value on its own heap
+/// block would cost two allocations per header and cached token (the bytes,
+/// and the shared header `Bytes` adds on the first clone); slices of one
+/// buffer cost two per identity, and every clone is a reference count.
+/// Rendering straight into that buffer also spares each value a string of
+/// its own on the way.
+struct Values {
+    buffer: Vec<u8>,
+    /// Each header's name and where its value sits in `buffer`.
+    at: Vec<(HeaderName, Range<usize>)>,
+}
+
+impl Values {
+    fn with_capacity(headers: usize) -> Self {
+        Values {
+            buffer: Vec::with_capacity(headers * 24),
+            at: Vec::with_capacity(headers),
+        }
+    }
+
+    /// Renders one value with `render` and checks it (see [`is_safe`]).
+    fn push(
+        &mut self,
+        name: &HeaderName,
+        max_bytes: usize,
+        render: impl FnOnce(&mut Vec<u8>) -> Result<(), Reason>,
+    ) -> Result<(), Reason> {
+        let start = self.buffer.len();
+        render(&mut self.buffer)?;
+        if !is_safe(&self.buffer[start..], max_bytes) {
+            return Err(Reason::InvalidClaims);
+        }
+        self.at.push((name.clone(), start..self.buffer.len()));
+        Ok(())
+    }
+
+    fn into_headers(self) -> Result<Vec<(HeaderName, HeaderValue)>, Reason> {
+        let buffer = Bytes::from(self.buffer);
+        self.at
+            .into_iter()
+            .map(|(name, range)| {
+                let value = HeaderValue::from_maybe_shared(buffer.slice(range))
+                    .map_err(|_| Reason::InvalidClaims)?;
+                Ok((name, value))
+            })
+            .collect()
     }
 }
 
@@ -114,46 +166,17 @@ pub(crate) fn merged_roles(
 
 /// Joins roles for the roles header, under the same list rule as an array
 /// claim in `claim_to_headers`.
-fn join_roles(roles: &[Box<str>]) -> Result<String, Reason> {
-    let mut joined = String::new();
+fn join_roles(roles: &[Box<str>], out: &mut Vec<u8>) -> Result<(), Reason> {
     for (at, role) in roles.iter().enumerate() {
         if !is_list_item(role) {
             return Err(Reason::InvalidClaims);
         }
         if at > 0 {
-            joined.push(',');
+            out.push(b',');
         }
-        joined.push_str(role);
+        out.extend_from_slice(role.as_bytes());
     }
-    Ok(joined)
-}
-
-/// Moves the header values into one shared buffer.
-///
-/// An identity lives in the cache for the token's lifetime and its values
-/// are cloned into every request it passes. Each value on its own heap
-/// block would cost two allocations per header and cached token (the bytes,
-/// and the shared header `Bytes` adds on the first clone); slices of one
-/// buffer cost two per identity, and every clone is a reference count.
-fn packed(headers: Vec<(HeaderName, HeaderValue)>) -> Vec<(HeaderName, HeaderValue)> {
-    let mut buffer = Vec::with_capacity(headers.iter().map(|(_, value)| value.len()).sum());
-    for (_, value) in &headers {
-        buffer.extend_from_slice(value.as_bytes());
-    }
-    let buffer = Bytes::from(buffer);
-    let mut start = 0;
-    headers
-        .into_iter()
-        .map(|(name, value)| {
-            let end = start + value.len();
-            let slice = buffer.slice(start..end);
-            start = end;
-            // The bytes were a valid value a moment ago; keep the original
-            // if the impossible happens.
-            let shared = HeaderValue::from_maybe_shared(slice).unwrap_or(value);
-            (name, shared)
-        })
-        .collect()
+    Ok(())
 }
 
 /// Renders a claim as a header value, or refuses the token.
@@ -163,41 +186,54 @@ fn packed(headers: Vec<(HeaderName, HeaderValue)>) -> Vec<(HeaderName, HeaderVal
 /// corrupt the header, so they are refused, as are leading and trailing
 /// spaces, which the upstream's parser would silently trim.
 pub(crate) fn header_value(value: &Value, max_bytes: usize) -> Result<HeaderValue, Reason> {
-    let text = match value {
-        Value::String(text) => text.clone(),
-        Value::Number(number) => number.to_string(),
-        Value::Bool(flag) => flag.to_string(),
-        Value::Array(items) => join(items)?,
+    let mut text = Vec::new();
+    render(value, &mut text)?;
+    if !is_safe(&text, max_bytes) {
+        return Err(Reason::InvalidClaims);
+    }
+    HeaderValue::from_bytes(&text).map_err(|_| Reason::InvalidClaims)
+}
+
+/// Appends a claim's text: a string as it is, a number or boolean as JSON
+/// writes it, an array joined with `,`.
+fn render(value: &Value, out: &mut Vec<u8>) -> Result<(), Reason> {
+    match value {
+        Value::String(text) => out.extend_from_slice(text.as_bytes()),
+        Value::Number(number) => write_number(number, out),
+        Value::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
+        Value::Array(items) => join(items, out)?,
         Value::Null | Value::Object(_) => return Err(Reason::InvalidClaims),
-    };
-    safe_value(text, max_bytes)
+    }
+    Ok(())
 }
 
-/// Checks rendered text against the header rules above.
-fn safe_value(text: String, max_bytes: usize) -> Result<HeaderValue, Reason> {
-    if text.len() > max_bytes || text.bytes().any(|b| b.is_ascii_control()) {
-        return Err(Reason::InvalidClaims);
-    }
-    if text.starts_with(' ') || text.ends_with(' ') {
-        return Err(Reason::InvalidClaims);
-    }
-    HeaderValue::from_bytes(text.as_bytes()).map_err(|_| Reason::InvalidClaims)
+fn write_number(number: &serde_json::Number, out: &mut Vec<u8>) {
+    use std::io::Write;
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "{number}");
 }
 
-fn join(items: &[Value]) -> Result<String, Reason> {
-    let mut joined = String::new();
+/// Says whether rendered text may stand as a header value (see
+/// [`header_value`]).
+fn is_safe(text: &[u8], max_bytes: usize) -> bool {
+    text.len() <= max_bytes
+        && !text.iter().any(u8::is_ascii_control)
+        && text.first() != Some(&b' ')
+        && text.last() != Some(&b' ')
+}
+
+fn join(items: &[Value], out: &mut Vec<u8>) -> Result<(), Reason> {
     for (at, item) in items.iter().enumerate() {
-        let part = match item {
-            Value::String(text) if is_list_item(text) => text.clone(),
-            Value::Number(number) => number.to_string(),
-            _ => return Err(Reason::InvalidClaims),
-        };
         if at > 0 {
-            joined.push(',');
+            out.push(b',');
         }
-        joined.push_str(&part);
+        match item {
+            Value::String(text) if is_list_item(text) => out.extend_from_slice(text.as_bytes()),
+            Value::Number(number) => write_number(number, out),
+            _ => return Err(Reason::InvalidClaims),
+        }
     }
-    Ok(joined)
+    Ok(())
 }
 
 /// Says whether text can stand as one element of a `,`-joined list and be
@@ -268,7 +304,9 @@ mod tests {
         let roles = merged_roles(&paths, claims).expect("roles");
         let roles: Vec<&str> = roles.iter().map(|r| &**r).collect();
         assert_eq!(roles, ["player", "offline_access", "moderator"]);
-        assert_eq!(join_roles(&["a".into(), "b".into()]), Ok("a,b".to_owned()));
+        let mut joined = Vec::new();
+        assert_eq!(join_roles(&["a".into(), "b".into()], &mut joined), Ok(()));
+        assert_eq!(joined, b"a,b");
     }
 
     #[test]
