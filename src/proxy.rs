@@ -26,9 +26,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use self::forward::{ClientTls, Forwarder, Session, SessionBody, TargetBody};
+use self::headers::ClientIp;
 use self::rate::RateLimiter;
 use self::respond::{ForwardFailure, Refusal, RequestFault, Target};
-use self::server::{ConnectionSlot, TransportKind};
+use self::server::{ConnectionSlot, Downstream, TransportKind};
 use crate::auth::rules::{Rule, Target as RuleTarget};
 use crate::auth::{self, CacheOutcome, Identity, Reason};
 use crate::config::{EnforceMode, LimitSettings};
@@ -391,11 +392,10 @@ impl Proxy {
         {
             request.headers_mut().insert(HOST, host.clone());
         }
-        let transport = request
-            .extensions()
-            .get::<TransportKind>()
-            .copied()
-            .unwrap_or(TransportKind::Plain);
+        let downstream = request.extensions_mut().remove::<Arc<Downstream>>();
+        let transport = downstream
+            .as_ref()
+            .map_or(TransportKind::Plain, |downstream| downstream.transport);
         let normalized = exchange.normalized.as_deref();
         let Some(uri) = forward::target_uri(base, request.uri(), normalized) else {
             let refusal = Refusal::BadPath(auth::path::PathError::NotAbsolute);
@@ -411,10 +411,14 @@ impl Proxy {
         let slot = request.extensions_mut().remove::<ConnectionSlot>();
         // An upgrade takes its connection over: it goes through the pool,
         // whose connections hyper can hand over to a tunnel.
-        let session = request
-            .extensions_mut()
-            .remove::<Arc<Session>>()
+        let session = downstream
+            .as_ref()
+            .and_then(|downstream| downstream.session.clone())
             .filter(|_| upgrade.is_none());
+        let client_ip = downstream.map_or_else(
+            || ClientIp::from(client.ip()),
+            |downstream| downstream.client_ip.clone(),
+        );
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
         headers::remove_target_overrides(headers);
@@ -423,7 +427,7 @@ impl Proxy {
                 headers.insert(name.clone(), value.clone());
             }
         }
-        headers::set_forwarding(headers, client.ip(), transport.scheme(), host);
+        headers::set_forwarding(headers, &client_ip, transport.scheme(), host);
         headers.insert(REQUEST_ID, exchange.request_id.clone());
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;

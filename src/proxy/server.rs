@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use self::idle::{Activity, InFlightBody};
 pub use self::tls::ServerTls;
+use super::headers::ClientIp;
 use super::{Body, Session};
 use crate::config::ListenerLimits;
 use crate::telemetry::metrics::ListenerMetrics;
@@ -93,6 +94,35 @@ impl TransportKind {
             TransportKind::Plain => "http",
             TransportKind::Tls => "https",
         }
+    }
+}
+
+/// What every request of one downstream connection shares; the accept loop
+/// puts it in each request's extensions, as one entry.
+pub struct Downstream {
+    /// How the connection reached tollgate, for `X-Forwarded-Proto`.
+    pub transport: TransportKind,
+    /// The client's address, rendered for `X-Forwarded-For`.
+    pub client_ip: ClientIp,
+    /// The connection's own upstream connection, for HTTP/1 requests, which
+    /// come one at a time; HTTP/2 streams are concurrent and have none.
+    pub session: Option<Arc<Session>>,
+}
+
+impl Downstream {
+    /// Builds what a connection's HTTP/1 requests and its HTTP/2 streams
+    /// carry.
+    fn pair(transport: TransportKind, remote: SocketAddr) -> (Arc<Self>, Arc<Self>) {
+        let client_ip = ClientIp::from(remote.ip());
+        let with = |session| {
+            let client_ip = client_ip.clone();
+            Arc::new(Downstream {
+                transport,
+                client_ip,
+                session,
+            })
+        };
+        (with(Some(Arc::new(Session::default()))), with(None))
     }
 }
 
@@ -453,14 +483,13 @@ impl Connection {
         let activity = Activity::new();
         let counted = activity.clone();
         let slot = self.slot.clone();
-        let session = Arc::new(Session::default());
+        let (http1, http2) = Downstream::pair(transport, remote);
         let service = service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(transport);
-            // HTTP/1 requests come one at a time, so they can share one
-            // upstream connection; HTTP/2 streams are concurrent.
-            if request.version() < http::Version::HTTP_2 {
-                request.extensions_mut().insert(session.clone());
-            }
+            let downstream = match request.version() < http::Version::HTTP_2 {
+                true => http1.clone(),
+                false => http2.clone(),
+            };
+            request.extensions_mut().insert(downstream);
             if request.headers().contains_key(http::header::UPGRADE) {
                 request
                     .extensions_mut()
