@@ -277,7 +277,7 @@ impl Worker {
 }
 
 /// Returns how many workers serve proxied traffic: `TOKIO_WORKER_THREADS`
-/// when set to a positive number, else one per CPU this process may use (a
+/// when set to a number from 1 to [`MAX_WORKERS`], else one per CPU this process may use (a
 /// container's CPU quota counts). A bad value counts as unset here; the
 /// binary refuses it before it gets this far (see [`worker_threads`]).
 fn worker_count(env: &dyn Fn(&str) -> Option<String>) -> usize {
@@ -296,19 +296,24 @@ pub fn worker_threads(env: &dyn Fn(&str) -> Option<String>) -> Result<usize, Wor
         return Ok(default_worker_threads());
     };
     match text.trim().parse::<usize>() {
-        Ok(count) if count > 0 => Ok(count),
+        Ok(count) if (1..=MAX_WORKERS).contains(&count) => Ok(count),
         _ => Err(WorkersError { value: text }),
     }
 }
+
+/// The most worker threads `TOKIO_WORKER_THREADS` may ask for. Each is a
+/// thread, a runtime and a listening socket: a typo of a few more digits
+/// would otherwise start them by the hundred thousand.
+const MAX_WORKERS: usize = 1024;
 
 fn default_worker_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Says that `TOKIO_WORKER_THREADS` holds something other than a positive
-/// number.
+/// Says that `TOKIO_WORKER_THREADS` holds something other than a number of
+/// threads from 1 to [`MAX_WORKERS`].
 #[derive(Debug, thiserror::Error)]
-#[error("{WORKERS_ENV}: {value:?} is not a positive number of threads")]
+#[error("{WORKERS_ENV}: {value:?} is not a number of threads from 1 to {MAX_WORKERS}")]
 pub struct WorkersError {
     value: String,
 }

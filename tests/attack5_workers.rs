@@ -26,7 +26,8 @@ use support::{Harness, RawConnection, keys, metric_matching};
 /// line naming the variable, exit 2.
 #[test]
 fn a_worker_count_that_is_not_a_positive_number_is_refused_with_exit_2() {
-    for value in ["0", "abc", "-1", "2.5"] {
+    // Over 1,024 as well: each worker is a thread and a socket.
+    for value in ["0", "abc", "-1", "2.5", "1025", "100000"] {
         let output = binary::run(
             command()
                 .env("TOKIO_WORKER_THREADS", value)
