@@ -263,6 +263,68 @@ async fn escaped_names_and_nesting_within_the_limit_still_verify() {
     }
 }
 
+/// Every one-byte edit (insert, replace, delete) of two headers, judged by
+/// the verifier's visitor and explained by `inspect`, whose syntax rules
+/// read the header into a map as the verifier did before: the two must
+/// name the same reason for every edit, and a header that passes must be a
+/// JSON object whose `alg` is the one signed for.
+#[tokio::test]
+async fn every_one_byte_edit_of_a_header_gets_the_same_reason_from_inspect() {
+    let gate = Gate::start().await;
+    let snapshot = snapshot(&gate);
+    let seeds: [&[u8]; 2] = [
+        br#"{"alg":"HS256","kid":"k1","x":[1,{"a":"\u0062"}],"typ":"JWT"}"#,
+        br#"{"alg":"HS256","b":{"c":[true,null,-1.5e3],"d":{}}}"#,
+    ];
+    let bytes = b"\"\\{}[],: a0-e.nu/\x00\xff";
+    let mut edits: Vec<Vec<u8>> = Vec::new();
+    for seed in seeds {
+        for at in 0..=seed.len() {
+            for &byte in bytes {
+                let mut inserted = seed.to_vec();
+                inserted.insert(at, byte);
+                edits.push(inserted);
+                if at < seed.len() {
+                    let mut replaced = seed.to_vec();
+                    replaced[at] = byte;
+                    edits.push(replaced);
+                }
+            }
+            if at < seed.len() {
+                let mut deleted = seed.to_vec();
+                deleted.remove(at);
+                edits.push(deleted);
+            }
+        }
+    }
+
+    let (mut passed, mut malformed) = (0, 0);
+    for header in &edits {
+        let token = hs256_with_raw_header(header, &claims("alice"));
+        let request = RequestLine {
+            method: Method::GET,
+            path: Some(PATH.to_owned()),
+        };
+        let report = Report::offline(Arc::clone(&snapshot), request, &token, now() as f64);
+        let shown = String::from_utf8_lossy(header);
+        assert!(report.is_consistent(), "{shown}: {}", report.verdict());
+        match report.verdict() {
+            "ok" => {
+                let parsed: Value = serde_json::from_slice(header).expect("a passing header");
+                assert_eq!(parsed["alg"], "HS256", "{shown}");
+                passed += 1;
+            }
+            "malformed" => malformed += 1,
+            _ => {}
+        }
+    }
+    // Both outcomes are well represented, so the sweep did test something.
+    assert!(
+        passed > 100 && malformed > 1000,
+        "{passed} passed, {malformed} malformed"
+    );
+}
+
 // --- Expired tokens in the cache ---------------------------------------------
 
 /// Sends `token` twice and asserts the refusal both times; returns how many
