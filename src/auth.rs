@@ -106,7 +106,7 @@ pub fn authenticate(
                 Err(Refusal {
                     reason: Reason::Expired,
                     provider: Some(provider),
-                }) => cache.insert_expired(key, *provider, generation),
+                }) => cache.insert_expired(key, *provider, generation, now),
                 Err(_) => {}
             }
             (verified.map(|ok| ok.identity), CacheOutcome::Miss)

@@ -53,6 +53,12 @@ async fn wait_for_limit(tollgate: &Tollgate, limit: &str, want: f64) -> f64 {
     }
 }
 
+/// Reads how many downstream connections the proxy listener holds open.
+async fn open_proxy_connections(tollgate: &Tollgate) -> f64 {
+    let text = tollgate.metrics().await;
+    metric_matching(&text, "tollgate_open_connections", &[("listener", "proxy")])
+}
+
 /// Counts the requests answered with `outcome`, over every rule.
 async fn outcomes(tollgate: &Tollgate, outcome: &str) -> f64 {
     let text = tollgate.metrics().await;
@@ -323,6 +329,13 @@ async fn at_max_connections_a_new_client_waits_until_one_closes() {
     let held = TcpStream::connect(tollgate.addr()).await.expect("connect");
     let answer = first.send(&request_head("GET", "/public/x", &[])).await;
     assert_eq!(answer.status, StatusCode::OK);
+    // Each worker accepts from a socket of its own: until `held` holds its
+    // slot, the third connection may land on the other worker and take the
+    // slot first, leaving `held` to wait instead.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_proxy_connections(&tollgate).await < 2.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The kernel completes the handshake from its backlog, but tollgate
     // does not accept, so the request waits.
@@ -334,9 +347,7 @@ async fn at_max_connections_a_new_client_waits_until_one_closes() {
     let mut status = [0u8; 12];
     let early = tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut status));
     assert!(early.await.is_err(), "answered over the cap");
-    let text = tollgate.metrics().await;
-    let open = metric_matching(&text, "tollgate_open_connections", &[("listener", "proxy")]);
-    assert_eq!(open, 2.0);
+    assert_eq!(open_proxy_connections(&tollgate).await, 2.0);
     assert_eq!(connection_limit(&tollgate, "max_connections").await, 1.0);
 
     drop(held);

@@ -150,6 +150,8 @@ impl Weighter<TokenKey, Entry> for EntryWeight {
 #[derive(Clone)]
 struct Entry {
     verdict: Cached,
+    /// For a valid token, when it expires (leeway included); for an
+    /// expired one, a time by which it was known to have expired.
     not_after: f64,
     generation: u64,
 }
@@ -159,8 +161,9 @@ struct Entry {
 enum Cached {
     /// It verified: the identity it carries.
     Valid(Arc<Identity>),
-    /// It verified but is past its `exp`: the provider's index. Expiry is
-    /// for good, so the answer is too, and it holds no identity.
+    /// It verified but is past its `exp`: the provider's index. It holds
+    /// no identity, and stands for as long as the clock reads no earlier
+    /// than the entry's `not_after`.
     Expired(usize),
 }
 
@@ -217,10 +220,14 @@ impl TokenCache {
             return CacheLookup::Miss;
         }
         match entry.verdict {
-            Cached::Expired(provider) => CacheLookup::Expired(provider),
+            Cached::Expired(provider) if now >= entry.not_after => CacheLookup::Expired(provider),
+            // The clock reads earlier than when the token was found
+            // expired: it stepped back, as it does when a clock that ran
+            // ahead is put right. Only a fresh check knows the answer now.
+            Cached::Expired(_) => CacheLookup::Miss,
             Cached::Valid(identity) if now >= entry.not_after => {
-                // From now on the token is only ever refused: keep that
-                // answer, and let the identity go.
+                // From now on the token is refused (unless the clock steps
+                // back): keep that answer, and let the identity go.
                 let expired = Entry {
                     verdict: Cached::Expired(identity.provider),
                     ..entry
@@ -237,18 +244,15 @@ impl TokenCache {
         self.put(key, Cached::Valid(identity), not_after, generation);
     }
 
-    /// Remembers a token that verified but had expired, so that a client
-    /// retrying it is answered without a second signature check.
+    /// Remembers a token that verified but had expired at `now`, so that
+    /// a client retrying it is answered without a second signature check.
     ///
     /// Only for a token whose signature held: an attacker can mint any
-    /// number of forgeries, but not one of these.
-    pub fn insert_expired(&self, key: TokenKey, provider: usize, generation: u64) {
-        self.put(
-            key,
-            Cached::Expired(provider),
-            f64::NEG_INFINITY,
-            generation,
-        );
+    /// number of forgeries, but not one of these. The answer holds from
+    /// `now` on; should the clock later read earlier (a clock that ran
+    /// ahead, put right), the token is checked afresh.
+    pub fn insert_expired(&self, key: TokenKey, provider: usize, generation: u64, now: f64) {
+        self.put(key, Cached::Expired(provider), now, generation);
     }
 
     fn put(&self, key: TokenKey, verdict: Cached, not_after: f64, generation: u64) {
@@ -325,23 +329,32 @@ mod tests {
             1,
             "the identity is no longer held"
         );
-        // Expiry is for good, even should the clock step back.
+        assert!(matches!(
+            cache.get(cache.key("t"), 1, 150.0),
+            CacheLookup::Expired(0)
+        ));
+        // A clock that stepped back before the expiry (one that ran ahead,
+        // put right) gets the token checked afresh.
         assert!(matches!(
             cache.get(cache.key("t"), 1, 50.0),
-            CacheLookup::Expired(0)
+            CacheLookup::Miss
         ));
     }
 
     #[test]
     fn a_token_that_verified_expired_is_answered_expired_under_its_generation() {
         let cache = TokenCache::new(10, 1 << 20);
-        cache.insert_expired(cache.key("t"), 3, 1);
-        for now in [0.0, 1e12] {
+        cache.insert_expired(cache.key("t"), 3, 1, 100.0);
+        for now in [100.0, 1e12] {
             assert!(matches!(
                 cache.get(cache.key("t"), 1, now),
                 CacheLookup::Expired(3)
             ));
         }
+        assert!(matches!(
+            cache.get(cache.key("t"), 1, 99.0),
+            CacheLookup::Miss
+        ));
         assert!(matches!(
             cache.get(cache.key("t"), 2, 0.0),
             CacheLookup::Miss
