@@ -116,7 +116,9 @@ impl Values {
     }
 
     fn into_headers(self) -> Result<Vec<(HeaderName, HeaderValue)>, Reason> {
-        let buffer = Bytes::from(self.buffer);
+        // Trimmed to its length: the buffer lives as long as the cached
+        // token, and spare capacity would be held all that time.
+        let buffer = Bytes::from(self.buffer.into_boxed_slice());
         self.at
             .into_iter()
             .map(|(name, range)| {
