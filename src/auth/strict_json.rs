@@ -179,7 +179,7 @@ impl<'de> Visitor<'de> for UniqueVisitor {
             access.next_value::<Unique>()?;
             names.push(name);
         }
-        names.check()
+        names.check().map(|()| Unique)
     }
 }
 
@@ -194,11 +194,11 @@ impl<'de> Names<'de> {
 
     /// Refuses the object if a name repeats. Sorting first keeps this
     /// n log n: a header of thousands of members must not cost a square.
-    pub(super) fn check<E: Error>(mut self) -> Result<Unique, E> {
+    pub(super) fn check<E: Error>(mut self) -> Result<(), E> {
         self.0.sort_unstable();
         match self.0.windows(2).any(|pair| pair[0] == pair[1]) {
             true => Err(E::custom("duplicate member")),
-            false => Ok(Unique),
+            false => Ok(()),
         }
     }
 }

@@ -136,9 +136,9 @@ pub fn respond(refusal: Refusal, snapshot: &Snapshot) -> Response<Body> {
 /// few reference counts rather than two formatted strings.
 #[derive(Debug)]
 pub struct TokenAnswers {
-    /// By [`Reason::index`]: the `WWW-Authenticate` challenge, if the
-    /// answer carries one, and the JSON body.
-    answers: Vec<(Option<HeaderValue>, Bytes)>,
+    /// By [`Reason::index`]: the status, the `WWW-Authenticate` challenge
+    /// if the answer carries one, and the JSON body.
+    answers: Vec<(StatusCode, Option<HeaderValue>, Bytes)>,
 }
 
 impl TokenAnswers {
@@ -148,9 +148,9 @@ impl TokenAnswers {
         let answers = Reason::ALL
             .iter()
             .map(|&reason| {
-                let (_, error, description) = classify(Refusal::Token(reason));
-                let body = json_body(error, description);
-                (challenge(service, reason, error), Bytes::from(body))
+                let (status, error, description) = classify(Refusal::Token(reason));
+                let body = Bytes::from(json_body(error, description));
+                (status, challenge(service, reason, error), body)
             })
             .collect();
         TokenAnswers { answers }
@@ -159,11 +159,10 @@ impl TokenAnswers {
     /// Returns the answer to a token refused for `reason`.
     fn answer(&self, reason: Reason) -> Response<Body> {
         let refusal = Refusal::Token(reason);
-        let (status, ..) = classify(refusal);
-        let (challenge, body) = &self.answers[reason.index()];
+        let (status, challenge, body) = &self.answers[reason.index()];
 
         let mut response = Response::new(full(body.clone()));
-        *response.status_mut() = status;
+        *response.status_mut() = *status;
         response.extensions_mut().insert(refusal.outcome());
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
