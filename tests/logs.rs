@@ -330,3 +330,21 @@ async fn a_traceparent_is_passed_on_and_its_trace_id_logged_with_the_request_id(
         "{line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_level_filter_silences_access_lines_as_it_would_any_info_line() {
+    let tokens = Tokens::new();
+    let sent = [Some(tokens.good.as_str()), None];
+    // The harness waits for the info line that says tollgate is serving,
+    // so the filters keep info for the rest.
+    for filter in ["info,tollgate::access=off", "info,tollgate::access=warn"] {
+        let (output, answers) = serve_and_send(Some(filter), "/api/games", &sent).await;
+        assert_eq!(answers[0].status, StatusCode::OK, "{filter}");
+        assert_eq!(answers[1].status, StatusCode::UNAUTHORIZED, "{filter}");
+
+        let lines = output.json_lines();
+        assert!(access_lines(&lines).is_empty(), "{filter}: {lines:?}");
+        let info = lines.iter().filter(|line| line["level"] == "INFO").count();
+        assert!(info > 0, "{filter}: {lines:?}");
+    }
+}

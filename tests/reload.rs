@@ -459,3 +459,46 @@ async fn the_binary_reloads_on_sighup_and_file_changes_and_says_why_not() {
     assert_eq!(reported["http.status"], 200);
     assert_eq!(reported["verdict"], "missing");
 }
+
+#[tokio::test]
+async fn a_reloaded_log_level_silences_and_restores_access_lines() {
+    let upstream = Upstream::start().await;
+    let original = binary::config("reload-level", &format!("http://{}", upstream.addr()));
+    let secret = keys().secret_text();
+    let served = Served::start(&original, &[(SECRET_ENV, &secret)]);
+    let path = served.config_path();
+    let quiet = original.replace("level = \"info\"", "level = \"warn\"");
+    assert_ne!(quiet, original, "the config names its level");
+
+    // One request per level; each sends its own request id to find it by.
+    let mut sent = Vec::new();
+    for (step, config) in [(1.0, &quiet), (2.0, &original)] {
+        let id = format!("level-before-{step}");
+        binary::get(&served.url("/health-check"), &[("x-request-id", &id)]).await;
+        sent.push(id);
+        replace_file(&path, config);
+        eventually("the reload", || async {
+            binary_reloads(&served, "ok").await >= step
+        })
+        .await;
+    }
+    let id = "level-after".to_owned();
+    binary::get(&served.url("/health-check"), &[("x-request-id", &id)]).await;
+    sent.push(id);
+
+    let output = served.terminate();
+    assert_eq!(output.code(), Some(0), "stderr: {}", output.stderr);
+    let logged: Vec<&str> = output
+        .json_lines()
+        .iter()
+        .filter(|line| line["message"] == "request")
+        .filter_map(|line| line["request_id"].as_str().map(str::to_owned))
+        .map(|id| {
+            sent.iter()
+                .find(|sent| **sent == id)
+                .map_or("other", |s| s.as_str())
+        })
+        .collect();
+    // At info, at warn (silent), and at info again.
+    assert_eq!(logged, ["level-before-1", "level-after"], "{sent:?}");
+}

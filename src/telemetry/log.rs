@@ -6,11 +6,13 @@
 //! `request_id` are always present (null when unknown) so that log queries
 //! need no existence checks.
 
+pub mod access;
 mod clock;
 mod json;
 mod line;
 mod sink;
 
+use std::io::Write as _;
 use std::sync::OnceLock;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -63,7 +65,7 @@ pub enum LevelChange {
 /// several tollgates) keeps the first subscriber.
 pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
     let from_env = std::env::var("RUST_LOG").ok();
     let pinned = from_env.is_some();
@@ -77,10 +79,11 @@ where
     let (filter, handle) = reload::Layer::new(filter);
     let installed = tracing_subscriber::registry()
         .with(filter)
-        .with(JsonLines::new(service, writer))
+        .with(JsonLines::new(service, writer.clone()))
         .try_init()
         .is_ok();
     if installed {
+        access::install(service, move |line| writer.make_writer().write_all(line));
         let _ = LEVEL.set(LevelHandle {
             filter: handle,
             pinned,

@@ -1,9 +1,11 @@
 //! The layer that writes each event as one JSON line.
 //!
-//! Every proxied request writes an access line and opens a span, so this is
-//! on the hot path. It renders values straight into a reused per-thread
-//! buffer: no JSON map, no per-field `String` key, no second copy of the
-//! line, and no `fmt` machinery for the parts every line has. Values are
+//! The access line skips this layer ([`super::access`]) and the request
+//! span is at debug, so at info a request that goes well writes nothing
+//! here; at debug every request does. It renders values straight into a
+//! reused per-thread buffer: no JSON map, no per-field `String` key, no
+//! second copy of the line, and no `fmt` machinery for the parts every
+//! line has. Values are
 //! written by [`json`], whose output is serde_json's byte for byte, and the
 //! timestamp by [`Clock`], whose output is humantime's.
 
@@ -15,7 +17,7 @@ use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
-use tracing::{Event, Id, Subscriber};
+use tracing::{Event, Id, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
@@ -268,17 +270,10 @@ where
         clock: &mut Clock,
         line: &mut Vec<u8>,
     ) -> io::Result<()> {
-        line.extend_from_slice(br#"{"timestamp":""#);
-        clock.write(line, SystemTime::now())?;
-        line.extend_from_slice(br#"","level":""#);
-        line.extend_from_slice(event.metadata().level().as_str().as_bytes());
-        line.extend_from_slice(br#"","service":"#);
-        line.extend_from_slice(self.service.as_bytes());
+        let level = *event.metadata().level();
+        write_head(line, clock, SystemTime::now(), level, &self.service)?;
         for key in PROMISED {
-            // Plain identifiers: nothing to escape.
-            line.extend_from_slice(b",\"");
-            line.extend_from_slice(key.as_bytes());
-            line.extend_from_slice(b"\":");
+            write_key(line, key);
             line.extend_from_slice(fields.value(key).unwrap_or(b"null"));
         }
         // Written already; and a field may not overwrite what every line
@@ -298,8 +293,34 @@ where
     }
 }
 
+/// Writes what every line starts with: the [`FIXED`] keys and their values,
+/// `service` being JSON text already.
+pub(super) fn write_head(
+    line: &mut Vec<u8>,
+    clock: &mut Clock,
+    now: SystemTime,
+    level: Level,
+    service: &str,
+) -> io::Result<()> {
+    line.extend_from_slice(br#"{"timestamp":""#);
+    clock.write(line, now)?;
+    line.extend_from_slice(br#"","level":""#);
+    line.extend_from_slice(level.as_str().as_bytes());
+    line.extend_from_slice(br#"","service":"#);
+    line.extend_from_slice(service.as_bytes());
+    Ok(())
+}
+
+/// Writes `,"key":`, for a key that is a plain identifier (nothing in it
+/// to escape).
+pub(super) fn write_key(line: &mut Vec<u8>, key: &str) {
+    line.extend_from_slice(b",\"");
+    line.extend_from_slice(key.as_bytes());
+    line.extend_from_slice(b"\":");
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::{Arc, Mutex};
 
     use serde_json::Value;
@@ -309,7 +330,15 @@ mod tests {
 
     /// Keeps what the layer writes, for the test to read back.
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// Returns what was written so far.
+        pub(crate) fn text(&self) -> String {
+            let bytes = self.0.lock().expect("not poisoned").clone();
+            String::from_utf8(bytes).expect("lines are UTF-8")
+        }
+    }
 
     impl io::Write for Captured {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -331,8 +360,7 @@ mod tests {
         let layer = JsonLines::new("svc \"edge\"", move || writer.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, emit);
-        let bytes = captured.0.lock().expect("not poisoned").clone();
-        String::from_utf8(bytes).expect("lines are UTF-8")
+        captured.text()
     }
 
     fn parsed(text: &str) -> Vec<Value> {
