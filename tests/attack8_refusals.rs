@@ -407,7 +407,7 @@ async fn an_expired_entry_never_lets_a_request_through_across_reloads_and_rotati
 
     // The secret rotated away: now its signature no longer holds.
     let rotated = support::Harness::new(gate.recorder.addr())
-        .with_secret("another-secret-of-at-least-32-bytes-for-attack8");
+        .with_secret("another-secret-of-at-least-64-bytes-since-the-harness-allows-hs512");
     gate.tollgate.reload(rotated);
     assert_eq!(refused_twice(&gate, &expired, BAD_SIGNATURE).await, 0.0);
     gate.assert_nothing_forwarded();

@@ -108,7 +108,7 @@ async fn a_cached_token_is_checked_again_once_the_keyset_changes() {
 
     // The HMAC secret is rotated away: the token is no longer good, and
     // the cache must not keep vouching for it.
-    let rotated = Harness::new(upstream.addr()).with_secret(&"r".repeat(40));
+    let rotated = Harness::new(upstream.addr()).with_secret(&"r".repeat(64));
     let generation = tollgate.reload(rotated);
     assert_eq!(generation, 2);
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::{KeyDocumentKind, KeySet, parse_key_document};
 use crate::config::{Located, ProviderSettings, SecretSource};
@@ -10,6 +10,25 @@ use crate::config::{Located, ProviderSettings, SecretSource};
 /// The shortest HMAC secret accepted: RFC 7518 section 3.2 requires a key
 /// at least as long as the hash output, and HS256's is 32 bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Returns the shortest secret a provider allowing `algorithms` accepts,
+/// and the algorithm that sets it: the longest hash output of its HMAC
+/// algorithms (RFC 7518 section 3.2), or HS256's when it allows none. A
+/// secret that is long enough for HS256 but not for HS512 would otherwise
+/// verify HS512 tokens with less strength than the algorithm promises.
+fn min_secret_bytes(algorithms: &[Algorithm]) -> (usize, Algorithm) {
+    let hash_bytes = |alg: &Algorithm| match alg {
+        Algorithm::HS512 => Some(64),
+        Algorithm::HS384 => Some(48),
+        Algorithm::HS256 => Some(MIN_SECRET_BYTES),
+        _ => None,
+    };
+    algorithms
+        .iter()
+        .filter_map(|alg| Some((hash_bytes(alg)?, *alg)))
+        .max_by_key(|(bytes, _)| *bytes)
+        .unwrap_or((MIN_SECRET_BYTES, Algorithm::HS256))
+}
 
 /// Says why a provider's keys could not be loaded, naming the config key.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +58,8 @@ pub enum KeyError {
     },
     /// The secret is too short to be safe.
     #[error(
-        "{origin}: {key}: the HMAC secret from {place} is {len} bytes; at least \
-         {MIN_SECRET_BYTES} are required"
+        "{origin}: {key}: the HMAC secret from {place} is {len} bytes; {alg:?} needs \
+         at least {min} (RFC 7518 section 3.2)"
     )]
     ShortSecret {
         /// `file:line` of the config key.
@@ -51,6 +70,10 @@ pub enum KeyError {
         place: String,
         /// Its length.
         len: usize,
+        /// The shortest length accepted.
+        min: usize,
+        /// The allowed algorithm that asks for `min`.
+        alg: Algorithm,
     },
     /// A secret file holds only blank lines.
     #[error("{origin}: {key}: {} holds no secret", path.display())]
@@ -104,8 +127,9 @@ pub fn load(
     provider: &ProviderSettings,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(KeySet, Vec<String>), KeyError> {
+    let min = min_secret_bytes(&provider.algorithms);
     let secrets = match &provider.secret {
-        Some(source) => read_secrets(source, env)?,
+        Some(source) => read_secrets(source, min, env)?,
         None => Vec::new(),
     };
 
@@ -121,6 +145,7 @@ pub fn load(
 /// rotation that puts the new secret wherever the operator put it.
 fn read_secrets(
     source: &Located<SecretSource>,
+    min: (usize, Algorithm),
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<DecodingKey>, KeyError> {
     let mut secrets = Vec::new();
@@ -133,7 +158,7 @@ fn read_secrets(
                     name: name.clone(),
                 })?;
                 let place = format!("environment variable {name}");
-                secrets.push(secret(source, value.as_bytes(), place)?);
+                secrets.push(secret(source, value.as_bytes(), place, min)?);
             }
         }
         SecretSource::File(paths) => {
@@ -142,7 +167,7 @@ fn read_secrets(
                 let before = secrets.len();
                 for (at, line) in secret_lines(&bytes) {
                     let place = format!("line {at} of {}", path.display());
-                    secrets.push(secret(source, line, place)?);
+                    secrets.push(secret(source, line, place, min)?);
                 }
                 if secrets.len() == before {
                     return Err(KeyError::NoSecret {
@@ -169,19 +194,23 @@ fn secret_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
 }
 
-/// Checks one secret's length and wraps it for the crypto backend.
+/// Checks one secret's length against `(min, alg)` from
+/// [`min_secret_bytes`] and wraps it for the crypto backend.
 fn secret(
     source: &Located<SecretSource>,
     bytes: &[u8],
     place: String,
+    (min, alg): (usize, Algorithm),
 ) -> Result<DecodingKey, KeyError> {
     let short = || KeyError::ShortSecret {
         origin: source.origin.clone(),
         key: source.key.clone(),
         place: place.clone(),
         len: bytes.len(),
+        min,
+        alg,
     };
-    if bytes.len() < MIN_SECRET_BYTES {
+    if bytes.len() < min {
         return Err(short());
     }
     DecodingKey::from_secret(bytes).map_err(|_| short())
@@ -231,6 +260,9 @@ mod tests {
         }
     }
 
+    /// What a provider that allows only HS256 asks of its secrets.
+    const HS256: (usize, Algorithm) = (MIN_SECRET_BYTES, Algorithm::HS256);
+
     const OLD: &str = "old-secret-old-secret-old-secret-0001";
     const NEW: &str = "new-secret-new-secret-new-secret-0002";
 
@@ -240,7 +272,7 @@ mod tests {
         let path = dir.path().join("hmac.key");
         std::fs::write(&path, format!("\n{NEW}\r\n  \n{OLD}\n")).expect("write");
 
-        let secrets = read_secrets(&source(SecretSource::File(vec![path])), &|_| None);
+        let secrets = read_secrets(&source(SecretSource::File(vec![path])), HS256, &|_| None);
         assert_eq!(secrets.expect("two secrets").len(), 2);
     }
 
@@ -250,7 +282,8 @@ mod tests {
         let path = dir.path().join("hmac.key");
         std::fs::write(&path, format!("{NEW}\n\nshort\n")).expect("write");
 
-        let Err(error) = read_secrets(&source(SecretSource::File(vec![path])), &|_| None) else {
+        let Err(error) = read_secrets(&source(SecretSource::File(vec![path])), HS256, &|_| None)
+        else {
             panic!("a short secret must be refused");
         };
         let text = error.to_string();
@@ -271,7 +304,7 @@ mod tests {
         let path = dir.path().join("hmac.key");
         std::fs::write(&path, "\n \n").expect("write");
 
-        let error = read_secrets(&source(SecretSource::File(vec![path])), &|_| None);
+        let error = read_secrets(&source(SecretSource::File(vec![path])), HS256, &|_| None);
         assert!(matches!(error, Err(KeyError::NoSecret { .. })));
     }
 
@@ -283,11 +316,54 @@ mod tests {
             "OLD" => Some(OLD.to_owned()),
             _ => None,
         };
-        let secrets = read_secrets(&source(SecretSource::Env(names)), &env);
+        let secrets = read_secrets(&source(SecretSource::Env(names)), HS256, &env);
         assert_eq!(secrets.expect("both set").len(), 2);
 
         let names = vec!["NEW".to_owned(), "GONE".to_owned()];
-        let error = read_secrets(&source(SecretSource::Env(names)), &env);
+        let error = read_secrets(&source(SecretSource::Env(names)), HS256, &env);
         assert!(matches!(error, Err(KeyError::EnvUnset { name, .. }) if name == "GONE"));
+    }
+
+    #[test]
+    fn the_longest_hmac_hash_sets_the_shortest_secret() {
+        use Algorithm::*;
+        assert_eq!(min_secret_bytes(&[HS256]), (32, HS256));
+        assert_eq!(min_secret_bytes(&[RS256, ES256]), (32, HS256));
+        assert_eq!(min_secret_bytes(&[HS384, HS256]), (48, HS384));
+        assert_eq!(min_secret_bytes(&[HS256, HS512, HS384]), (64, HS512));
+    }
+
+    #[test]
+    fn a_secret_shorter_than_an_allowed_hash_is_refused_naming_the_algorithm() {
+        // 37 bytes: enough for HS256, not for HS384 or HS512.
+        let env = |_: &str| Some(NEW.to_owned());
+        let names = vec!["NEW".to_owned()];
+        let min = min_secret_bytes(&[Algorithm::HS256, Algorithm::HS512]);
+        let Err(error) = read_secrets(&source(SecretSource::Env(names.clone())), min, &env) else {
+            panic!("a secret shorter than HS512's hash must be refused");
+        };
+        let text = error.to_string();
+        assert!(
+            matches!(
+                error,
+                KeyError::ShortSecret {
+                    len: 37,
+                    min: 64,
+                    alg: Algorithm::HS512,
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        assert!(text.contains("HS512 needs at least 64"), "{text}");
+
+        let min = min_secret_bytes(&[Algorithm::HS384]);
+        let error = read_secrets(&source(SecretSource::Env(names.clone())), min, &env);
+        assert!(matches!(error, Err(KeyError::ShortSecret { min: 48, .. })));
+
+        let long = format!("{NEW}{NEW}");
+        let env = |_: &str| Some(long.clone());
+        let secrets = read_secrets(&source(SecretSource::Env(names)), min, &env);
+        assert_eq!(secrets.expect("74 bytes are enough").len(), 1);
     }
 }

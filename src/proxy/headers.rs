@@ -27,6 +27,9 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 /// RFC 7239's `Forwarded`, which tollgate does not write.
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+/// W3C Trace Context; read on every request, so named once rather than
+/// parsed from a string at each lookup.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The hop-by-hop headers RFC 2616 section 13.5.1 named, which proxies still
 /// drop though RFC 9110 no longer lists them, plus `proxy-connection`, which
@@ -379,7 +382,7 @@ fn new_request_id() -> HeaderValue {
 /// trace rather than starting one, and a malformed header is simply not
 /// logged.
 pub fn trace_id(headers: &HeaderMap) -> Option<HeaderValue> {
-    let value = headers.get("traceparent")?.as_bytes();
+    let value = headers.get(TRACEPARENT)?.as_bytes();
     let is_hex = |bytes: &[u8]| bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if value.len() != 55 || value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
         return None;
