@@ -183,24 +183,129 @@ impl<'de> Visitor<'de> for UniqueVisitor {
     }
 }
 
+/// Any JSON value, checked like [`Unique`] and kept only when it is a
+/// string: for the one member a reader needs before it has decided whether
+/// to read the rest, such as `iss`.
+pub(super) struct MaybeText<'de>(pub(super) Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for MaybeText<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MaybeTextVisitor)
+    }
+}
+
+struct MaybeTextVisitor;
+
+impl<'de> Visitor<'de> for MaybeTextVisitor {
+    type Value = MaybeText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON whose objects have unique members")
+    }
+
+    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MaybeText(None))
+    }
+
+    fn visit_borrowed_str<E: Error>(self, value: &'de str) -> Result<Self::Value, E> {
+        Ok(MaybeText(Some(Cow::Borrowed(value))))
+    }
+
+    fn visit_str<E: Error>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(MaybeText(Some(Cow::Owned(value.to_owned()))))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        UniqueVisitor
+            .visit_seq(access)
+            .map(|Unique| MaybeText(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        UniqueVisitor
+            .visit_map(access)
+            .map(|Unique| MaybeText(None))
+    }
+}
+
+/// How many member names [`Names`] holds in place before it spills to the
+/// heap: more than the claims of most tokens have.
+const FEW_NAMES: usize = 16;
+
 /// The member names of one object, to refuse a repeat among them.
+///
+/// Every token checked at all has its header and claims read through this,
+/// forged ones included. A small object's names are kept in place and
+/// compared pairwise, which costs no allocation and, at this size, fewer
+/// comparisons than a sort; a larger one spills to a vector that is sorted,
+/// so that an object of thousands of members never costs a square.
 #[derive(Default)]
-pub(super) struct Names<'de>(Vec<Cow<'de, str>>);
+pub(super) struct Names<'de> {
+    few: [Cow<'de, str>; FEW_NAMES],
+    len: usize,
+    /// Every name once there are more than [`FEW_NAMES`].
+    many: Vec<Cow<'de, str>>,
+}
 
 impl<'de> Names<'de> {
     pub(super) fn push(&mut self, name: Cow<'de, str>) {
-        self.0.push(name);
+        if self.len < FEW_NAMES {
+            self.few[self.len] = name;
+            self.len += 1;
+            return;
+        }
+        if self.many.is_empty() {
+            self.many.reserve(FEW_NAMES * 2);
+            self.many.extend(self.few.iter_mut().map(std::mem::take));
+        }
+        self.many.push(name);
     }
 
-    /// Refuses the object if a name repeats. Sorting first keeps this
-    /// n log n: a header of thousands of members must not cost a square.
-    pub(super) fn check<E: Error>(mut self) -> Result<(), E> {
-        self.0.sort_unstable();
-        match self.0.windows(2).any(|pair| pair[0] == pair[1]) {
+    /// Refuses the object if a name repeats.
+    pub(super) fn check<E: Error>(self) -> Result<(), E> {
+        let repeats = if self.many.is_empty() {
+            has_pair(&self.few[..self.len])
+        } else {
+            let mut many = self.many;
+            many.sort_unstable();
+            many.windows(2).any(|pair| pair[0] == pair[1])
+        };
+        match repeats {
             true => Err(E::custom("duplicate member")),
             false => Ok(()),
         }
     }
+}
+
+/// Says whether two of a few names are equal.
+fn has_pair(names: &[Cow<'_, str>]) -> bool {
+    names
+        .iter()
+        .enumerate()
+        .any(|(at, name)| names[at + 1..].iter().any(|other| is_same(name, other)))
+}
+
+/// Compares two names, looking at their lengths and first bytes before
+/// calling out to compare the rest: most pairs of names differ there
+/// already, and the call is the dearest part of a comparison this short.
+fn is_same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
 #[cfg(test)]
@@ -209,6 +314,11 @@ mod tests {
 
     fn parse(text: &str) -> Option<Map<String, Value>> {
         serde_json::from_str::<StrictObject>(text).ok().map(|o| o.0)
+    }
+
+    /// Checks `text` as a skipped member is checked, through [`Names`].
+    fn is_unique(text: &str) -> bool {
+        serde_json::from_str::<Unique>(text).is_ok()
     }
 
     #[test]
@@ -227,6 +337,21 @@ mod tests {
             parse(r#"{"s\u0075b":1,"sub":2}"#).is_none(),
             "escapes are decoded first"
         );
+    }
+
+    #[test]
+    fn repeats_are_found_among_few_and_many_names() {
+        for count in [1, 2, FEW_NAMES - 1, FEW_NAMES, FEW_NAMES + 1, 3 * FEW_NAMES] {
+            let members: Vec<String> = (0..count).map(|at| format!(r#""m{at}":{at}"#)).collect();
+            let unique = format!("{{{}}}", members.join(","));
+            assert!(is_unique(&unique), "{count} unique members");
+            for repeat in [0, count / 2, count - 1] {
+                let mut members = members.clone();
+                members.insert(repeat, format!(r#""m{}":0"#, count - 1 - repeat));
+                let repeated = format!("{{{}}}", members.join(","));
+                assert!(!is_unique(&repeated), "{count} members, {repeat}");
+            }
+        }
     }
 
     #[test]

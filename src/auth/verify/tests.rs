@@ -356,3 +356,178 @@ fn an_hmac_token_with_any_kid_verifies() {
     );
     assert_eq!(reason(&token), None);
 }
+
+// --- the claims, read for `iss` before the signature ---
+
+const HEADER: &str = r#"{"alg":"HS256"}"#;
+
+/// Signs raw claims with a secret the provider does not hold.
+fn forge_raw(claims: &str) -> String {
+    let token = sign_raw(HEADER, claims);
+    let (input, _) = token.rsplit_once('.').expect("three segments");
+    let key =
+        EncodingKey::from_secret(b"not the provider's secret, but as long as it").expect("key");
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).expect("sign");
+    format!("{input}.{signature}")
+}
+
+/// The claims of [`claims`] with `member` (raw JSON) added at the end.
+fn claims_with(member: &str) -> String {
+    let text = claims().to_string();
+    format!("{},{member}}}", text.trim_end_matches('}'))
+}
+
+#[test]
+fn duplicates_deep_in_the_claims_are_malformed_before_the_issuer_is_read() {
+    let cases = [
+        r#""x":{"a":1,"a":2}"#,
+        r#""x":[{"a":1},{"b":[{"c":1,"c":1}]}]"#,
+        r#""realm_access":{"roles":["p"],"roles":["admin"]}"#,
+        r#""iss":"https://issuer.test""#,
+        r#""\u0069ss":"https://evil.test""#,
+    ];
+    for member in cases {
+        let claims = claims_with(member);
+        assert_eq!(
+            reason(&sign_raw(HEADER, &claims)),
+            Some(Reason::Malformed),
+            "{member}"
+        );
+        let elsewhere = claims.replace("https://issuer.test", "https://unknown.test");
+        assert_eq!(
+            reason(&sign_raw(HEADER, &elsewhere)),
+            Some(Reason::Malformed),
+            "an unknown issuer comes second: {member}"
+        );
+    }
+}
+
+#[test]
+fn an_iss_that_is_absent_or_not_a_string_is_invalid_with_no_provider() {
+    let without = claims().as_object().expect("object").clone();
+    for iss in [None, Some(json!(7)), Some(json!(null)), Some(json!(["x"]))] {
+        let mut claims = without.clone();
+        match &iss {
+            Some(iss) => claims.insert("iss".to_owned(), iss.clone()),
+            None => claims.remove("iss"),
+        };
+        let token = sign(&Value::Object(claims));
+        let refusal = verify(&token, &providers(KeySet::default()), NOW).expect_err("refused");
+        assert_eq!(refusal.reason, Reason::InvalidClaims, "{iss:?}");
+        assert_eq!(refusal.provider, None, "{iss:?}");
+    }
+
+    let nested = r#"{"iss":{"https://issuer.test":1},"exp":1}"#;
+    assert_eq!(
+        reason(&sign_raw(HEADER, nested)),
+        Some(Reason::InvalidClaims)
+    );
+    let repeats = r#"{"iss":{"a":1,"a":1},"exp":1}"#;
+    assert_eq!(reason(&sign_raw(HEADER, repeats)), Some(Reason::Malformed));
+}
+
+#[test]
+fn claims_that_are_not_one_object_are_malformed() {
+    for claims in [
+        r#"["https://issuer.test"]"#,
+        r#""https://issuer.test""#,
+        "3",
+        "null",
+        "{",
+        r#"{"iss":"https://issuer.test"} {}"#,
+        r#"{"iss":"https://issuer.test","exp":1e400}"#,
+        "{\"iss\":\"https://issuer.test\",\"x\":\"\u{0}\"}",
+    ] {
+        assert_eq!(
+            reason(&sign_raw(HEADER, claims)),
+            Some(Reason::Malformed),
+            "{claims}"
+        );
+        assert_eq!(
+            reason(&forge_raw(claims)),
+            Some(Reason::Malformed),
+            "{claims}"
+        );
+    }
+}
+
+#[test]
+fn an_iss_with_escapes_picks_its_provider() {
+    for iss in [
+        r#""https:\/\/issuer.test""#,
+        r#""\u0068ttps://issuer.test""#,
+    ] {
+        let claims = claims()
+            .to_string()
+            .replace(r#""https://issuer.test""#, iss);
+        assert!(claims.contains(iss), "{claims}");
+        assert_eq!(reason(&sign_raw(HEADER, &claims)), None, "{iss}");
+        assert_eq!(
+            reason(&forge_raw(&claims)),
+            Some(Reason::BadSignature),
+            "{iss}"
+        );
+    }
+    let other = claims()
+        .to_string()
+        .replace(r#""https://issuer.test""#, r#""https:\/\/evil.test""#);
+    assert_eq!(reason(&sign_raw(HEADER, &other)), Some(Reason::WrongIssuer));
+}
+
+#[test]
+fn a_bad_signature_is_named_before_bad_claims() {
+    let exp = NOW + 60.0;
+    let cases = [
+        format!(
+            r#"{{"iss":"https://issuer.test","aud":"api","sub":"alice","exp":{}}}"#,
+            NOW - 3600.0
+        ),
+        format!(r#"{{"iss":"https://issuer.test","aud":"other","sub":"alice","exp":{exp}}}"#),
+        format!(r#"{{"iss":"https://issuer.test","aud":"api","sub":7,"exp":{exp}}}"#),
+        format!(r#"{{"iss":"https://issuer.test","aud":"api","sub":"alice","exp":"{exp}"}}"#),
+        r#"{"iss":"https://issuer.test"}"#.to_owned(),
+    ];
+    for claims in &cases {
+        assert_ne!(reason(&sign_raw(HEADER, claims)), None, "{claims}");
+        let refusal =
+            verify(&forge_raw(claims), &providers(KeySet::default()), NOW).expect_err("refused");
+        assert_eq!(refusal.reason, Reason::BadSignature, "{claims}");
+        assert_eq!(refusal.provider, Some(0), "{claims}");
+    }
+
+    // A repeat is a syntax fault, so it comes before even the signature.
+    let repeated = claims_with(r#""sub":"admin""#);
+    assert_eq!(reason(&forge_raw(&repeated)), Some(Reason::Malformed));
+}
+
+/// How many levels of `{"a":…}` serde_json's nesting limit lets a claim
+/// hold, with the claims object around them and `{}` at the bottom.
+const DEEPEST: usize = 125;
+
+#[test]
+fn claims_and_header_nested_as_deep_as_json_allows_fit_the_stack() {
+    // Each level of the first read keeps its names in place on the stack;
+    // the deepest claims or header serde_json accepts must still fit a test thread's
+    // stack (no larger than a tokio worker's) in a debug build.
+    let nested = |depth: usize| {
+        format!(
+            "{}{}",
+            r#"{"a":"#.repeat(depth),
+            "{}".to_owned() + &"}".repeat(depth)
+        )
+    };
+    let deepest = claims_with(&format!(r#""x":{}"#, nested(DEEPEST)));
+    assert_eq!(reason(&sign_raw(HEADER, &deepest)), None);
+    assert_eq!(reason(&forge_raw(&deepest)), Some(Reason::BadSignature));
+
+    let too_deep = claims_with(&format!(r#""x":{}"#, nested(DEEPEST + 1)));
+    assert_eq!(
+        reason(&sign_raw(HEADER, &too_deep)),
+        Some(Reason::Malformed)
+    );
+    assert_eq!(reason(&forge_raw(&too_deep)), Some(Reason::Malformed));
+
+    let header = format!(r#"{{"alg":"HS256","x":{}}}"#, nested(DEEPEST));
+    assert_eq!(reason(&sign_raw(&header, &claims().to_string())), None);
+}
