@@ -100,11 +100,8 @@ pub fn write(line: &AccessLine<'_>) {
 
 impl AccessLog {
     fn new(service: &str, write: LineWriter) -> Self {
-        let mut rendered = Vec::new();
-        json::write_str(&mut rendered, service);
-        let service = String::from_utf8(rendered).unwrap_or_else(|_| "null".into());
         AccessLog {
-            service: service.into(),
+            service: json::quoted(service),
             write,
         }
     }

@@ -51,6 +51,15 @@ pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
     write_serialized(out, text);
 }
 
+/// Returns `text` as a JSON string, for a value rendered once and copied
+/// into every line (the service name).
+pub(super) fn quoted(text: &str) -> Box<str> {
+    let mut rendered = Vec::new();
+    write_str(&mut rendered, text);
+    // `write_str` writes UTF-8 only; the fallback is never taken.
+    String::from_utf8(rendered).map_or_else(|_| "null".into(), String::into_boxed_str)
+}
+
 /// Appends a float as serde_json writes it (`null` when not finite).
 ///
 /// Numbers are one or two per line and cost serde_json no escaping scan,

@@ -46,11 +46,8 @@ pub(super) struct JsonLines<W> {
 impl<W> JsonLines<W> {
     /// Builds the layer for the service named `service`.
     pub(super) fn new(service: &str, writer: W) -> Self {
-        let mut rendered = Vec::new();
-        json::write_str(&mut rendered, service);
-        let service = String::from_utf8(rendered).unwrap_or_else(|_| "null".into());
         JsonLines {
-            service: service.into(),
+            service: json::quoted(service),
             writer,
         }
     }
