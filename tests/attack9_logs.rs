@@ -285,3 +285,38 @@ async fn directives_that_name_fields_apply_as_they_did_to_the_event() {
         assert_eq!(ids, expected, "{filter}");
     }
 }
+
+/// Finding: with the request span at debug, a filter that turns debug on
+/// for one module below `tollgate::proxy` (`tollgate::proxy::forward`,
+/// whose lines carry the TLS and connect errors) left the span off, and
+/// that module's lines lost their request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_lines_of_one_module_still_name_their_request() {
+    // A port nothing listens on: forwarding fails with a debug line.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = closed.local_addr().expect("an address");
+    drop(closed);
+    let text = format!(
+        "{}\n[[rules]]\npath_prefix = \"/public/\"\npublic = true\n",
+        config("attack9", &format!("http://{dead}"))
+    );
+    for filter in [
+        "info,tollgate::proxy::forward=debug",
+        "warn,tollgate::proxy::forward=debug,tollgate=info",
+        "info,tollgate::proxy=debug",
+        "debug",
+    ] {
+        let secret = keys().secret_text();
+        let env = [("RUST_LOG", filter), (SECRET_ENV, secret.as_str())];
+        let served = Served::start(&text, &env);
+        let answer = get(&served.url("/public/x"), &[("x-request-id", "probe-1")]).await;
+        assert_eq!(answer.status, 502, "{filter}");
+        let output = served.terminate();
+        let lines = output.json_lines();
+        let refused = lines
+            .iter()
+            .find(|line| line["message"] == "target refused connection")
+            .unwrap_or_else(|| panic!("{filter}: no connect line: {lines:?}"));
+        assert_eq!(refused["request_id"], "probe-1", "{filter}: {refused}");
+    }
+}
