@@ -153,3 +153,59 @@ async fn a_reload_with_a_short_secret_keeps_the_running_one() {
     assert_eq!(site.get("/api/games", Some(&with_short)).await.status, 200);
     site.shutdown().await;
 }
+
+/// Waits (bounded) until the binary has refused `count` reloads.
+async fn wait_for_refusals(served: &binary::Served, count: f64) {
+    support::reload::eventually("the refused reload", || async {
+        let metrics = binary::get(&served.admin_url("/metrics"), &[]).await.text();
+        let labels = [("result", "error")];
+        support::metric_matching(&metrics, "tollgate_config_reloads_total", &labels) >= count
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reload_names_the_file_line_key_and_algorithm_not_the_secret() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hmac.key");
+    let long = secret_of(64);
+    std::fs::write(&file, &long).expect("write the secret");
+    let source = format!("secret_file = {:?}", file.display().to_string());
+    let text = check_config(r#"["HS512", "HS256"]"#, &source)
+        .replace("http://127.0.0.1:9", &format!("http://{}", upstream.addr()));
+    let served = binary::Served::start(&text, &[]);
+    let old = hs("HS512", &long, "alice");
+    let bearer = format!("Bearer {old}");
+    let headers = [("authorization", bearer.as_str())];
+    let url = served.url("/api/x");
+    assert_eq!(binary::get(&url, &headers).await.status, 200);
+
+    let short = secret_of(63);
+    let temp = dir.path().join("hmac.key.tmp");
+    std::fs::write(&temp, format!("{long}\n{short}\n")).expect("write");
+    std::fs::rename(&temp, &file).expect("rename");
+    wait_for_refusals(&served, 1.0).await;
+    let answer = binary::get(&url, &headers).await;
+    assert_eq!(answer.status, 200, "the running secret still serves");
+
+    let output = served.terminate();
+    let refused = output
+        .json_lines()
+        .into_iter()
+        .find(|line| line["message"] == "config reload refused; running config kept")
+        .expect("the refusal's warn line");
+    let error = refused["error"].as_str().unwrap_or_default().to_owned();
+    let line = binary::line_of(&text, "secret_file");
+    assert!(
+        error.contains(&format!(":{line}: providers[0].secret_file: ")),
+        "{error}"
+    );
+    assert!(error.contains("line 2 of"), "{error}");
+    assert!(error.contains("HS512 needs at least 64"), "{error}");
+    let all = output.stdout_text() + &output.stderr;
+    assert!(
+        !all.contains(&short) && !all.contains(&long),
+        "a secret was logged"
+    );
+}
