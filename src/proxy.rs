@@ -606,7 +606,8 @@ fn request_span(exchange: &Exchange) -> tracing::Span {
 }
 
 /// Logs why forwarding failed, with the request's ids: the request span
-/// is at debug, so at info this line must carry them itself.
+/// opens only when debug lines can be written (see `request_span`), so at
+/// info this line must carry them itself.
 fn log_failure(target: Target, failure: ForwardFailure, exchange: &Exchange) {
     let target = match target {
         Target::Upstream => "upstream",
