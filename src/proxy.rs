@@ -197,16 +197,7 @@ impl Proxy {
             trace_id: headers::trace_id(request.headers()),
         };
 
-        // At debug: a span at info cost every request about 3,000
-        // instructions (callgrind) to open, enter and close, for the few
-        // lines a request logs above debug, which name their ids
-        // themselves (see `log_failure`).
-        let span = tracing::debug_span!(
-            "request",
-            request_id = exchange.request_id(),
-            user_id = tracing::field::Empty,
-            trace_id = exchange.trace_id(),
-        );
+        let span = request_span(&exchange);
         let response = self
             .pass(request, client, &snapshot, &mut exchange)
             .instrument(span)
@@ -590,8 +581,33 @@ fn with_request_id(mut response: Response<Body>, request_id: HeaderValue) -> Res
     response
 }
 
+/// Opens the span that gives a request's lines its ids, when a line it
+/// would name can be written at all.
+///
+/// Only debug lines need it: the few a request logs above debug name
+/// their ids themselves (see `log_failure`), and a span cost every
+/// request about 3,000 instructions (callgrind) to open, enter and close.
+/// So it opens only while the filter lets some debug line through,
+/// anywhere: the one atomic load of the level filter's maximum. It opens
+/// at info, not debug, because its own level is filtered by its own
+/// target: a debug span of `tollgate::proxy` would stay shut under
+/// `tollgate::proxy::forward=debug`, and the lines of that module would
+/// lose their request.
+fn request_span(exchange: &Exchange) -> tracing::Span {
+    if tracing::level_filters::LevelFilter::current() < tracing::Level::DEBUG {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "request",
+        request_id = exchange.request_id(),
+        user_id = tracing::field::Empty,
+        trace_id = exchange.trace_id(),
+    )
+}
+
 /// Logs why forwarding failed, with the request's ids: the request span
-/// is at debug, so at info this line must carry them itself.
+/// opens only when debug lines can be written (see `request_span`), so at
+/// info this line must carry them itself.
 fn log_failure(target: Target, failure: ForwardFailure, exchange: &Exchange) {
     let target = match target {
         Target::Upstream => "upstream",

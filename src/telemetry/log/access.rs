@@ -84,7 +84,7 @@ pub fn write(line: &AccessLine<'_>) {
     let Some(log) = ACCESS.get() else {
         return;
     };
-    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+    if !is_enabled() {
         return;
     }
     // Logging has nowhere to report its own failure; a nested call (none
@@ -96,6 +96,26 @@ pub fn write(line: &AccessLine<'_>) {
         }
         Err(_) => log.write(line, &mut Vec::new(), &mut Clock::default()),
     });
+}
+
+/// Says whether the level filter lets an access line through: as it
+/// would have let the tracing event through, fields included, since a
+/// directive that names fields (`tollgate::access[{verdict}]=off`) applies
+/// only to events that have them all.
+fn is_enabled() -> bool {
+    tracing::event_enabled!(
+        target: TARGET,
+        tracing::Level::INFO,
+        request_id,
+        user_id,
+        http.method,
+        http.path,
+        http.status,
+        duration_ms,
+        rule,
+        verdict,
+        trace_id,
+    )
 }
 
 impl AccessLog {
@@ -242,6 +262,66 @@ mod tests {
             let event = as_event(&line, service);
             assert_eq!(without_timestamp(&ours), without_timestamp(&event));
             assert!(ours.starts_with(r#"{"timestamp":""#), "{ours}");
+        }
+    }
+
+    /// Says whether, under `filter`, the old event would have been
+    /// written and whether [`is_enabled`] lets the line through.
+    fn event_and_line_under(filter: &str) -> (bool, bool) {
+        let line = AccessLine {
+            request_id: "r-1",
+            user_id: None,
+            method: "GET",
+            path: "/",
+            status: 200,
+            duration_ms: 0.5,
+            rule: "default",
+            verdict: "-",
+            trace_id: None,
+        };
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new(filter))
+            .with(JsonLines::new("games", move || writer.clone()));
+        let enabled = tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: "tollgate::access",
+                request_id = line.request_id,
+                user_id = line.user_id,
+                http.method = line.method,
+                http.path = line.path,
+                http.status = line.status,
+                duration_ms = line.duration_ms,
+                rule = line.rule,
+                verdict = line.verdict,
+                trace_id = line.trace_id,
+                "request"
+            );
+            is_enabled()
+        });
+        (!captured.text().is_empty(), enabled)
+    }
+
+    #[test]
+    fn the_filter_decides_as_it_did_for_the_event() {
+        let filters = [
+            "info",
+            "warn",
+            "info,tollgate::access=off",
+            "warn,tollgate::access=info",
+            "info,tollgate=warn",
+            // Directives that name fields apply to events that have them.
+            "info,tollgate::access[{verdict}]=off",
+            "info,tollgate::access[{http.path}]=off",
+            "info,tollgate::access[{nosuchfield}]=off",
+            "info,[{nosuchfield}]=off",
+            "warn,tollgate::access[{verdict}]=info",
+            "warn,tollgate::access[{nosuchfield}]=info",
+        ];
+        for filter in filters {
+            let (event, line) = event_and_line_under(filter);
+            assert_eq!(line, event, "{filter}");
         }
     }
 
