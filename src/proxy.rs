@@ -588,16 +588,18 @@ fn with_request_id(mut response: Response<Body>, request_id: HeaderValue) -> Res
 /// their ids themselves (see `log_failure`), and a span cost every
 /// request about 3,000 instructions (callgrind) to open, enter and close.
 /// So it opens only while the filter lets some debug line through,
-/// anywhere: the one atomic load of the level filter's maximum. It opens
-/// at info, not debug, because its own level is filtered by its own
-/// target: a debug span of `tollgate::proxy` would stay shut under
-/// `tollgate::proxy::forward=debug`, and the lines of that module would
-/// lose their request.
+/// anywhere: the one atomic load of the level filter's maximum. Its own
+/// level only decides whether the filter lets it open, by its own target
+/// (`tollgate::proxy`): at debug it would stay shut under
+/// `info,tollgate::proxy::forward=debug`, at info under
+/// `warn,tollgate::proxy::forward=debug`, and the lines of that module
+/// would lose their request. So it is an error-level span, which says
+/// nothing about the request; no line shows a span's level.
 fn request_span(exchange: &Exchange) -> tracing::Span {
     if tracing::level_filters::LevelFilter::current() < tracing::Level::DEBUG {
         return tracing::Span::none();
     }
-    tracing::info_span!(
+    tracing::error_span!(
         "request",
         request_id = exchange.request_id(),
         user_id = tracing::field::Empty,
