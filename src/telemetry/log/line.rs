@@ -1,13 +1,13 @@
 //! The layer that writes each event as one JSON line.
 //!
 //! The access line skips this layer ([`super::access`]) and the request
-//! span is at debug, so at info a request that goes well writes nothing
-//! here; at debug every request does. It renders values straight into a
-//! reused per-thread buffer: no JSON map, no per-field `String` key, no
-//! second copy of the line, and no `fmt` machinery for the parts every
-//! line has. Values are
-//! written by [`json`], whose output is serde_json's byte for byte, and the
-//! timestamp by [`Clock`], whose output is humantime's.
+//! span opens only when debug lines can be written, so at info a request
+//! that goes well writes nothing here; at debug every request does. It
+//! renders values straight into a reused per-thread buffer: no JSON map,
+//! no per-field `String` key, no second copy of the line, and no `fmt`
+//! machinery for the parts every line has. Values are written by
+//! [`json`], whose output is serde_json's byte for byte, and the timestamp
+//! by [`Clock`], whose output is humantime's.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
