@@ -188,6 +188,23 @@ mod tests {
     use crate::telemetry::log::line::JsonLines;
     use crate::telemetry::log::line::tests::Captured;
 
+    /// Sends the tracing event tollgate used to send for `line`.
+    fn send_as_event(line: &AccessLine<'_>) {
+        tracing::info!(
+            target: "tollgate::access",
+            request_id = line.request_id,
+            user_id = line.user_id,
+            http.method = line.method,
+            http.path = line.path,
+            http.status = line.status,
+            duration_ms = line.duration_ms,
+            rule = line.rule,
+            verdict = line.verdict,
+            trace_id = line.trace_id,
+            "request"
+        );
+    }
+
     /// The line the tracing event tollgate used to send would have given,
     /// through the event layer.
     fn as_event(line: &AccessLine<'_>, service: &str) -> String {
@@ -195,21 +212,7 @@ mod tests {
         let writer = captured.clone();
         let layer = JsonLines::new(service, move || writer.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(
-                target: "tollgate::access",
-                request_id = line.request_id,
-                user_id = line.user_id,
-                http.method = line.method,
-                http.path = line.path,
-                http.status = line.status,
-                duration_ms = line.duration_ms,
-                rule = line.rule,
-                verdict = line.verdict,
-                trace_id = line.trace_id,
-                "request"
-            );
-        });
+        tracing::subscriber::with_default(subscriber, || send_as_event(line));
         captured.text()
     }
 
@@ -285,19 +288,7 @@ mod tests {
             .with(tracing_subscriber::EnvFilter::new(filter))
             .with(JsonLines::new("games", move || writer.clone()));
         let enabled = tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(
-                target: "tollgate::access",
-                request_id = line.request_id,
-                user_id = line.user_id,
-                http.method = line.method,
-                http.path = line.path,
-                http.status = line.status,
-                duration_ms = line.duration_ms,
-                rule = line.rule,
-                verdict = line.verdict,
-                trace_id = line.trace_id,
-                "request"
-            );
+            send_as_event(&line);
             is_enabled()
         });
         (!captured.text().is_empty(), enabled)
