@@ -38,10 +38,15 @@ pub struct DemoUser {
     pub roles: &'static [&'static str],
 }
 
-/// Runs the demo; with `wait`, keeps serving until Ctrl-C.
-pub async fn run(wait: bool) -> ExitCode {
+/// Runs the demo; with `stop`, keeps serving until it resolves.
+///
+/// The binary passes its shutdown signal (SIGTERM or Ctrl-C), so that
+/// either one ends the demo the same way: tollgate drains and the config
+/// file written for `inspect` is removed. Without `stop` the demo ends
+/// after the walkthrough.
+pub async fn run(stop: Option<impl Future<Output = ()>>) -> ExitCode {
     let _ = crate::telemetry::log::init("demo-api", "warn", std::io::stderr);
-    match run_inner(wait).await {
+    match run_inner(stop).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("demo: a walkthrough step did not give the expected answer");
@@ -54,7 +59,9 @@ pub async fn run(wait: bool) -> ExitCode {
     }
 }
 
-async fn run_inner(wait: bool) -> Result<bool, Box<dyn std::error::Error>> {
+async fn run_inner(
+    stop: Option<impl Future<Output = ()>>,
+) -> Result<bool, Box<dyn std::error::Error>> {
     let secret = random_hex(32);
     let users = vec![
         DemoUser {
@@ -115,10 +122,9 @@ async fn run_inner(wait: bool) -> Result<bool, Box<dyn std::error::Error>> {
 
     // When the demo keeps serving, its effective config goes to a file so
     // that `tollgate inspect` and `check` can be pointed at it.
-    let written = if wait {
-        Some(write_config(&text)?)
-    } else {
-        None
+    let written = match stop {
+        Some(_) => Some(write_config(&text)?),
+        None => None,
     };
     let try_it = written.as_ref().map(|file| walkthrough::TryIt {
         config: file.path(),
@@ -126,9 +132,9 @@ async fn run_inner(wait: bool) -> Result<bool, Box<dyn std::error::Error>> {
     });
     let (proxy, admin) = (running.proxy_addr(), running.admin_addr());
     let passed = walkthrough::run(proxy, admin, &users, try_it).await?;
-    if wait {
+    if let Some(stop) = stop {
         println!("\nServing until Ctrl-C.");
-        let _ = tokio::signal::ctrl_c().await;
+        stop.await;
     }
     running.shutdown().await;
     Ok(passed)

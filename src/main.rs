@@ -115,7 +115,12 @@ fn main() -> ExitCode {
             token,
         } => runtime.block_on(inspect(&config, RequestLine { method, path }, token)),
         Command::Health { url } => runtime.block_on(health(&url)),
-        Command::Demo { no_wait } => runtime.block_on(tollgate::demo::run(!no_wait)),
+        Command::Demo { no_wait } => runtime.block_on(async {
+            // Installed now, inside the runtime; never with --no-wait,
+            // where nothing would await it and SIGTERM would be swallowed.
+            let stop = (!no_wait).then(shutdown_signal);
+            tollgate::demo::run(stop).await
+        }),
     }
 }
 

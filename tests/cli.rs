@@ -403,3 +403,55 @@ async fn health_exits_zero_while_tollgate_serves_and_one_when_nothing_answers() 
     assert_eq!(down.code(), Some(1));
     assert!(down.stderr.contains("no answer"), "stderr: {}", down.stderr);
 }
+
+#[test]
+fn sigterm_ends_a_waiting_demo_and_removes_its_config_file() {
+    let mut child = command()
+        .arg("demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let file = std::env::temp_dir().join(format!("tollgate-demo-{}.toml", child.id()));
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (serving, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("Serving until") {
+                let _ = serving.send(());
+            }
+        }
+    });
+    // A debug build walks through the eight steps in a few seconds.
+    let waited = lines.recv_timeout(std::time::Duration::from_secs(60));
+    if waited.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the demo never said it was serving");
+    }
+    assert!(file.exists(), "{} is written while serving", file.display());
+
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + binary::DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the demo did not end on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!file.exists(), "{} is removed on SIGTERM", file.display());
+}
