@@ -68,7 +68,7 @@ class Config:
     """One row family of the table: a peer (or none) with its settings."""
 
     name: str
-    kind: str  # direct, nginx, haproxy, envoy, tollgate
+    kind: str  # direct, nginx, haproxy, envoy, naive, tollgate
     alg: str | None = None  # the algorithm it verifies, None for plain proxies
     jwt_cache: bool = False  # Envoy's jwt_cache_config
     cache_tokens: int | None = None  # tollgate: size the cache to hold this many
@@ -81,11 +81,12 @@ class Config:
 class Bench:
     """Shared state for starting servers: tools, keys, work directory."""
 
-    def __init__(self, workdir, procs, keys, tollgate_bin, log):
+    def __init__(self, workdir, procs, keys, tollgate_bin, log, naive_bin=None):
         self.dir = Path(workdir)
         self.procs = procs
         self.keys = keys
         self.tollgate_bin = tollgate_bin
+        self.naive_bin = naive_bin
         self.log = log
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.dir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
@@ -199,6 +200,22 @@ class Bench:
                "--disable-hot-restart", "-l", "warning"]
         proc = self._spawn(config.name, cmd)
         return Running(config.name, proc, port, None, log_path)
+
+    def _start_naive(self, config, _log_path):
+        if self.naive_bin is None:
+            raise BenchError(f"{config.name}: no naive-proxy binary (cargo build --release "
+                             "--example naive-proxy)")
+        port = free_port()
+        cmd = [self.naive_bin, str(port), str(self.upstream.port)]
+        if config.validates:
+            key = self.dir / f"naive-{config.alg}.jwk"
+            key.write_text(json.dumps(self.keys.jwk(config.alg)))
+            cmd += [config.alg, str(key), ISSUER, AUDIENCE]
+        env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+        env["TOKIO_WORKER_THREADS"] = str(WORKERS)
+        proc = self._spawn(config.name, cmd, env=env)
+        # It logs nothing: no access log to check.
+        return Running(config.name, proc, port, None, None)
 
     def _jwks_with_secret(self, alg):
         return {"keys": [self.keys.jwk(alg)]}

@@ -19,12 +19,17 @@ HAPROXY_JWT = {a: Config(f"haproxy-jwt-{a}", "haproxy", a) for a in ("HS256", "R
 ENVOY_JWT = {a: Config(f"envoy-jwt-{a}", "envoy", a) for a in ("HS256", "RS256", "ES256")}
 ENVOY_RS256_CACHE = Config("envoy-jwt-RS256-cache", "envoy", "RS256", jwt_cache=True)
 TOLLGATE = {a: Config(f"tollgate-{a}", "tollgate", a) for a in ("HS256", "RS256", "ES256", "EdDSA")}
+# Issue 4's naive hyper + jsonwebtoken proxy (benches/load/naive_proxy.rs):
+# what the HTTP libraries tollgate is built on cost with nothing added
+# (plain), and with every token verified and no cache (jwt).
+NAIVE = Config("hyper-naive", "naive")
+NAIVE_JWT = {a: Config(f"hyper-naive-jwt-{a}", "naive", a) for a in ("HS256", "RS256", "ES256")}
 # Refusal floods: HS256 for the signed-but-refused tokens, RS256 keys for
 # the random-kid tokens, in one tollgate.
 TOLLGATE_REFUSE = Config("tollgate-HS256+RS256", "tollgate", "HS256+RS256")
 
 CACHED_CONFIGS = [DIRECT, NGINX, HAPROXY, *HAPROXY_JWT.values(), *ENVOY_JWT.values(),
-                  ENVOY_RS256_CACHE, *TOLLGATE.values()]
+                  ENVOY_RS256_CACHE, NAIVE, *NAIVE_JWT.values(), *TOLLGATE.values()]
 
 # Tokens per distinct-token pool: more than one run sends, so no token repeats
 # within a proxy process (wrap-arounds are counted and flagged if not).

