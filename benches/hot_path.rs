@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 use tollgate::auth::{self, path};
+use tollgate::env::Env;
 use tollgate::proxy::headers;
 use tollgate::state::State;
 use tollgate::telemetry::Metrics;
@@ -58,8 +59,8 @@ roles = ["admin"]
         jwks.display()
     );
     let settings = tollgate::config::from_str(&text, "bench.toml").expect("bench config");
-    let secret = keys.secret_text();
-    State::try_new(settings, &move |_| Some(secret.clone()), Metrics::new()).expect("keys load")
+    let env = Env::from_vars([("BENCH_SECRET", keys.secret_text())]);
+    State::try_new(settings, &env, Metrics::new()).expect("keys load")
 }
 
 fn now() -> f64 {

@@ -17,10 +17,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-pub use self::reload::{Env, ReloadError, Reloaded, reload_file};
+pub use self::reload::{ReloadError, Reloaded, reload_file};
 use crate::admin;
 use crate::config::Settings;
 use crate::config::watch::ConfigWatch;
+use crate::env::{Env, NotUnicodeError};
 use crate::keys::KeyError;
 use crate::proxy::server::{ConnectionSlots, ListenerConfig, ServerTls};
 use crate::proxy::{self, Proxy};
@@ -73,12 +74,9 @@ pub struct Running {
 
 /// Builds the state, binds both listeners and starts serving.
 ///
-/// `env` looks up environment variables (for `secret_env`); pass
-/// `|name| std::env::var(name).ok()` in production.
-pub async fn start(
-    settings: Settings,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Running, StartError> {
+/// `env` looks up environment variables (`secret_env`,
+/// `TOKIO_WORKER_THREADS`); pass [`Env::process`] in production.
+pub async fn start(settings: Settings, env: &Env) -> Result<Running, StartError> {
     let proxy_address = settings.listen.address;
     let admin_address = settings.admin;
     let drain = settings.listen.drain_timeout;
@@ -277,10 +275,11 @@ impl Worker {
 }
 
 /// Returns how many workers serve proxied traffic: `TOKIO_WORKER_THREADS`
-/// when set to a number from 1 to [`MAX_WORKERS`], else one per CPU this process may use (a
-/// container's CPU quota counts). A bad value counts as unset here; the
-/// binary refuses it before it gets this far (see [`worker_threads`]).
-fn worker_count(env: &dyn Fn(&str) -> Option<String>) -> usize {
+/// when set to a number from 1 to [`MAX_WORKERS`], else one per CPU this
+/// process may use (a container's CPU quota counts). A bad value counts as
+/// unset here; the binary refuses it before it gets this far (see
+/// [`worker_threads`]).
+fn worker_count(env: &Env) -> usize {
     worker_threads(env).unwrap_or_else(|_| default_worker_threads())
 }
 
@@ -291,13 +290,13 @@ fn worker_count(env: &dyn Fn(&str) -> Option<String>) -> usize {
 /// runtime the count: tokio reads the same variable and panics on a value
 /// that is not a positive number, and an operator should get one line
 /// naming the variable instead.
-pub fn worker_threads(env: &dyn Fn(&str) -> Option<String>) -> Result<usize, WorkersError> {
-    let Some(text) = env(WORKERS_ENV) else {
+pub fn worker_threads(env: &Env) -> Result<usize, WorkersError> {
+    let Some(text) = env.text(WORKERS_ENV)? else {
         return Ok(default_worker_threads());
     };
     match text.trim().parse::<usize>() {
         Ok(count) if (1..=MAX_WORKERS).contains(&count) => Ok(count),
-        _ => Err(WorkersError { value: text }),
+        _ => Err(WorkersError::Count { value: text }),
     }
 }
 
@@ -313,9 +312,16 @@ fn default_worker_threads() -> usize {
 /// Says that `TOKIO_WORKER_THREADS` holds something other than a number of
 /// threads from 1 to [`MAX_WORKERS`].
 #[derive(Debug, thiserror::Error)]
-#[error("{WORKERS_ENV}: {value:?} is not a number of threads from 1 to {MAX_WORKERS}")]
-pub struct WorkersError {
-    value: String,
+pub enum WorkersError {
+    /// It is text, but not such a number.
+    #[error("{WORKERS_ENV}: {value:?} is not a number of threads from 1 to {MAX_WORKERS}")]
+    Count {
+        /// What it holds.
+        value: String,
+    },
+    /// It is set, but not to text at all.
+    #[error(transparent)]
+    NotUnicode(#[from] NotUnicodeError),
 }
 
 /// Gives the proxy listener the TLS settings of the snapshot in force,
@@ -463,10 +469,7 @@ pub enum CheckError {
 
 /// Parses, validates and loads the keys of a config file, and describes
 /// what it would do: providers, keys and rules, in matching order.
-pub fn check(
-    path: &std::path::Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, CheckError> {
+pub fn check(path: &std::path::Path, env: &Env) -> Result<String, CheckError> {
     use std::fmt::Write;
 
     let settings = crate::config::from_file(path)?;

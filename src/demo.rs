@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config;
+use crate::env::Env;
 use crate::proxy::server::serve;
 
 /// The embedded demo configuration.
@@ -92,11 +93,8 @@ async fn run_inner(
         .replace("{upstream}", &format!("http://{echo_addr}"))
         .replace("{account_store}", &format!("http://{store_addr}"));
     let settings = config::from_str(&text, "config/demo.toml")?;
-    let env_secret = secret.clone();
-    let running = crate::start(settings, &move |name| {
-        (name == "JWT_SECRET_KEY").then(|| env_secret.clone())
-    })
-    .await?;
+    let env = Env::from_vars([("JWT_SECRET_KEY", secret.clone())]);
+    let running = crate::start(settings, &env).await?;
 
     println!("tollgate demo");
     println!("  account store  http://{store_addr}  (checks passwords, issues HS256 tokens)");

@@ -33,6 +33,7 @@ use self::verdict::Decision;
 pub use self::verdict::RequestLine;
 use crate::auth::rules::Target;
 use crate::config::ConfigError;
+use crate::env::Env;
 use crate::keys::KeyError;
 use crate::state::{Snapshot, State};
 use crate::telemetry::Metrics;
@@ -153,7 +154,7 @@ pub async fn inspect(
     path: &Path,
     request: RequestLine,
     token: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &Env,
 ) -> Result<Report, InspectError> {
     let settings = crate::config::from_file(path)?;
     let state = Arc::new(State::try_new(settings, env, Metrics::new())?);

@@ -13,7 +13,8 @@
 //! - [`auth`]: token extraction, verification, the cache, rules and paths;
 //! - [`keys`]: key sets and where they come from;
 //! - [`tls`]: certificates and keys for the listener and for forwarding;
-//! - [`config`]: the TOML file, parsed and checked once;
+//! - [`config`]: the TOML file, parsed and checked once; [`env`](mod@env): the
+//!   environment variables it names, and the few tollgate reads itself;
 //! - [`admin`] and [`telemetry`]: health, readiness, metrics and logs;
 //! - [`app`]: starts and stops the whole; [`demo`] shows it working;
 //!   [`inspect`] explains the verdict on one token.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod env;
 pub mod inspect;
 pub mod keys;
 pub mod proxy;

@@ -3,12 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tollgate::app::Env;
 use tollgate::config::watch::{ConfigWatch, Hangup};
 use tollgate::config::{self, DEFAULT_PATH, ENV_CONFIG};
+use tollgate::env::Env;
 use tollgate::inspect::{InspectError, Report, RequestLine};
 
 /// Exit code for a config or key problem: the operator must fix a file.
@@ -82,7 +81,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Given to tokio explicitly, so that tokio does not read the variable
     // itself and panic on a bad value.
-    let threads = match tollgate::app::worker_threads(&|name| std::env::var(name).ok()) {
+    let threads = match tollgate::app::worker_threads(&Env::process()) {
         Ok(threads) => threads,
         Err(error) => {
             complain(format_args!("{error}"));
@@ -151,8 +150,8 @@ async fn run(path: PathBuf) -> ExitCode {
     let version = env!("CARGO_PKG_VERSION");
     tracing::info!(version, config = %path.display(), "tollgate starting");
 
-    let env: Env = Arc::new(|name: &str| std::env::var(name).ok());
-    let mut running = match tollgate::start(settings, &*env).await {
+    let env = Env::process();
+    let mut running = match tollgate::start(settings, &env).await {
         Ok(running) => running,
         Err(error @ tollgate::StartError::Keys(_)) => {
             tracing::error!(error = %error, "cannot load keys");
@@ -206,7 +205,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match tollgate::app::check(path, &|name| std::env::var(name).ok()) {
+    match tollgate::app::check(path, &Env::process()) {
         Ok(summary) => {
             show(format_args!("{summary}"));
             ExitCode::SUCCESS
@@ -252,8 +251,7 @@ async fn judge(
         ));
     }
     let token = tollgate::inspect::read_token(token, std::io::stdin().lock())?;
-    let env = |name: &str| std::env::var(name).ok();
-    tollgate::inspect::inspect(path, request, &token, &env).await
+    tollgate::inspect::inspect(path, request, &token, &Env::process()).await
 }
 
 async fn health(url: &http::Uri) -> ExitCode {

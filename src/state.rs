@@ -23,6 +23,7 @@ use metrics::Counter;
 use crate::auth::rules::RuleSet;
 use crate::auth::{Provider, Providers, Reason, Revocation, TokenCache};
 use crate::config::Settings;
+use crate::env::Env;
 use crate::keys::remote::RemoteSet;
 use crate::keys::{self, KeyError, KeySet};
 use crate::proxy::Outcome;
@@ -74,7 +75,7 @@ impl Snapshot {
     pub fn build(
         settings: Settings,
         generation: u64,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &Env,
         metrics: &Metrics,
         remotes: &RemoteSet,
     ) -> Result<Self, KeyError> {
@@ -236,11 +237,7 @@ pub struct State {
 
 impl State {
     /// Builds the first snapshot from `settings`.
-    pub fn try_new(
-        settings: Settings,
-        env: &dyn Fn(&str) -> Option<String>,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, KeyError> {
+    pub fn try_new(settings: Settings, env: &Env, metrics: Arc<Metrics>) -> Result<Self, KeyError> {
         let cache = TokenCache::new(settings.cache.capacity, settings.cache.max_bytes);
         let remotes = RemoteSet::default().rebuild(&settings.providers, &metrics)?;
         let snapshot = Snapshot::build(settings, 1, env, &metrics, &remotes)?;
@@ -266,11 +263,7 @@ impl State {
     ///
     /// Remote key sources whose settings are unchanged are kept with their
     /// keys; new ones start empty and publish again once they have fetched.
-    pub fn reload(
-        &self,
-        settings: Settings,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<u64, KeyError> {
+    pub fn reload(&self, settings: Settings, env: &Env) -> Result<u64, KeyError> {
         let _publishing = self.lock_publishing();
         let before = self.remotes().clone();
         let after = before.rebuild(&settings.providers, &self.metrics)?;

@@ -17,6 +17,7 @@ use std::time::Instant;
 use http::Method;
 use tollgate::auth;
 use tollgate::config;
+use tollgate::env::Env;
 use tollgate::inspect::{Report, RequestLine};
 use tollgate::state::{Snapshot, State};
 use tollgate::telemetry::Metrics;
@@ -33,8 +34,7 @@ fn snapshot() -> Arc<Snapshot> {
         binary::config("attack9", "http://127.0.0.1:9")
     );
     let settings = config::from_str(&text, "attack9.toml").expect("the config parses");
-    let secret = keys().secret_text();
-    let env = move |name: &str| (name == SECRET_ENV).then(|| secret.clone());
+    let env = Env::from_vars([(SECRET_ENV, keys().secret_text())]);
     let state = State::try_new(settings, &env, Metrics::new()).expect("the keys load");
     state.load()
 }

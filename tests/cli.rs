@@ -3,12 +3,15 @@
 
 mod support;
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use http::StatusCode;
+use serde_json::json;
 
 use support::binary::{self, Output, SECRET_ENV, Served, command, line_of, write_config};
-use support::{Upstream, claims, keys};
+use support::{Upstream, claims, hs256_with_key, keys};
 
 /// A secret long enough for HS256 (the binary wants at least 32 bytes).
 const SECRET: &str = "an-hs256-secret-of-more-than-thirty-two-bytes";
@@ -35,6 +38,28 @@ fn check(config: &Path) -> Output {
             .arg("check")
             .arg("--config")
             .arg(config),
+    )
+}
+
+/// A secret of `len` random-looking bytes, none of them UTF-8 on its own
+/// (each is a continuation byte): what a secret generated as raw bytes and
+/// handed over unencoded looks like.
+fn raw_secret(len: usize) -> Vec<u8> {
+    (0..len).map(|at| 0x80 | (at as u8 & 0x3f)).collect()
+}
+
+/// Runs `tollgate check` on the minimal config with the secret variable
+/// set to `secret`, UTF-8 or not.
+fn check_with_raw_secret(secret: &[u8]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = binary::config("cli-test", "http://127.0.0.1:9");
+    let path = write_config(dir.path(), "raw.toml", &text);
+    binary::run(
+        command()
+            .env(SECRET_ENV, OsStr::from_bytes(secret))
+            .arg("check")
+            .arg("--config")
+            .arg(&path),
     )
 }
 
@@ -133,6 +158,46 @@ fn check_refuses_a_secret_shorter_than_32_bytes() {
     ]));
 
     assert_config_error(&output, &["providers[0].secret_env", "at least 32"]);
+}
+
+#[test]
+fn check_accepts_a_secret_variable_that_is_not_utf8() {
+    let output = check_with_raw_secret(&raw_secret(40));
+
+    assert!(output.status.success(), "stderr: {}", output.stderr);
+    let text = output.stdout_text();
+    assert!(text.contains("HMAC secrets: 1"), "{text}");
+}
+
+#[test]
+fn check_refuses_a_short_secret_variable_that_is_not_utf8_for_its_length() {
+    let output = check_with_raw_secret(&raw_secret(20));
+
+    assert_config_error(
+        &output,
+        &[
+            "providers[0].secret_env",
+            &format!("environment variable {SECRET_ENV} is 20 bytes"),
+            "HS256 needs at least 32",
+        ],
+    );
+    assert!(!output.stderr.contains("not set"), "{}", output.stderr);
+}
+
+#[test]
+fn a_worker_count_that_is_not_utf8_is_refused_as_such() {
+    let output = binary::run(
+        command()
+            .env(SECRET_ENV, SECRET)
+            .env("TOKIO_WORKER_THREADS", OsStr::from_bytes(b"4\xff"))
+            .args(["check", "--config", "config/tollgate.toml"]),
+    );
+
+    assert_config_error(
+        &output,
+        &["environment variable TOKIO_WORKER_THREADS is set but not valid UTF-8"],
+    );
+    assert!(!output.stderr.contains("not set"), "{}", output.stderr);
 }
 
 #[test]
@@ -284,6 +349,28 @@ fn run_without_its_secret_exits_2_before_binding() {
     assert!(!output.stdout_text().contains("tollgate serving"));
 }
 
+#[test]
+fn run_refuses_a_log_filter_that_is_not_utf8() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = binary::config("cli-test", "http://127.0.0.1:9");
+    let path = write_config(dir.path(), "log.toml", &text);
+
+    let output = binary::run(
+        command()
+            .env(SECRET_ENV, SECRET)
+            .env("RUST_LOG", OsStr::from_bytes(b"debug\xff"))
+            .arg("run")
+            .arg("--config")
+            .arg(&path),
+    );
+
+    assert_config_error(
+        &output,
+        &["environment variable RUST_LOG is set but not valid UTF-8"],
+    );
+    assert!(!output.stdout_text().contains("tollgate serving"));
+}
+
 // Several worker threads: the test thread blocks on the child's output
 // while the echo upstream keeps answering on the runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,6 +424,41 @@ async fn run_serves_checks_tokens_reports_and_stops_cleanly_on_sigterm() {
             "no {wanted:?} in {messages:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_verifies_tokens_signed_with_a_secret_variable_that_is_not_utf8() {
+    let upstream = Upstream::start().await;
+    let config = binary::config("cli-raw-secret", &format!("http://{}", upstream.addr()));
+    let secret = raw_secret(40);
+    let served = Served::start_os(&config, &[(SECRET_ENV, OsStr::from_bytes(&secret))]);
+    let header = json!({ "alg": "HS256", "typ": "JWT" });
+
+    let token = hs256_with_key(&secret, &header, &claims("alice"));
+    let authorization = format!("Bearer {token}");
+    let good = binary::get(
+        &served.url("/api/games"),
+        &[("authorization", &authorization)],
+    )
+    .await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.text());
+    assert_eq!(good.upstream_saw("x-user-id"), ["alice"]);
+
+    // The bytes are the key, not some text made of them: signed with the
+    // lossy UTF-8 reading of the same variable, a token is refused.
+    let lossy = String::from_utf8_lossy(&secret).into_owned();
+    let token = hs256_with_key(lossy.as_bytes(), &header, &claims("alice"));
+    let authorization = format!("Bearer {token}");
+    let bad = binary::get(
+        &served.url("/api/games"),
+        &[("authorization", &authorization)],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED, "{}", bad.text());
+    assert_eq!(upstream.hits(), 1, "the refused request reached upstream");
+
+    let output = served.terminate();
+    assert_eq!(output.code(), Some(0), "stderr: {}", output.stderr);
 }
 
 /// Regression: the SIGTERM handler was installed only after "tollgate

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tollgate::env::Env;
 
 use support::{AUDIENCE, Answer, Harness, ISSUER, Tollgate, Upstream, claims, keys, verdicts};
 
@@ -535,7 +536,7 @@ fn an_x509_map_read_as_a_jwks_is_refused_at_load() {
         x509_provider("keys_format = \"jwks\"")
     );
     let settings = tollgate::config::from_str(&text, "test.toml").expect("config is valid");
-    let error = tollgate::keys::load(&settings.providers[0], &|_| None)
+    let error = tollgate::keys::load(&settings.providers[0], &Env::empty())
         .expect_err("an x509 map is not a JWKS");
     let message = error.to_string();
     assert!(message.contains("providers[0].jwks_file"), "{message}");
@@ -553,8 +554,7 @@ fn the_issuer_snippets_load_as_written() {
         let settings = tollgate::config::from_str(&text, "snippet.toml")
             .unwrap_or_else(|error| panic!("{folder}/{name}: {error}"));
         let provider = &settings.providers[0];
-        let env = |_: &str| None;
-        let (keys, _skipped) = tollgate::keys::load(provider, &env)
+        let (keys, _skipped) = tollgate::keys::load(provider, &Env::empty())
             .unwrap_or_else(|error| panic!("{folder}/{name}: {error}"));
         assert!(!keys.is_empty(), "{folder}/{name}");
     }

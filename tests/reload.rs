@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use tollgate::env::Env;
 
 use support::binary::{self, SECRET_ENV, Served};
 use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config, env_of, eventually};
@@ -232,6 +235,55 @@ async fn a_secret_env_list_rotates_with_the_config() {
     site.shutdown().await;
 }
 
+/// A secret variable holds bytes, not text, after a reload as at start:
+/// the reloader looks variables up as `run` does.
+#[tokio::test]
+async fn a_secret_env_list_of_bytes_that_are_not_utf8_rotates_with_the_config() {
+    // Continuation bytes only, so neither secret is UTF-8; 40 bytes each.
+    let old: Vec<u8> = (0..40u8).map(|at| 0x80 | at).collect();
+    let new: Vec<u8> = (0..40u8).map(|at| 0xbf - at).collect();
+    let upstream = Upstream::start().await;
+    let mut site = Watched::new();
+    let provider = |names: &str| format!("algorithms = [\"HS256\"]\nsecret_env = {names}");
+    let names = |text: &str| config(upstream.addr(), "", &provider(text), "");
+    site.write(CONFIG, &names("\"JWT_OLD\""));
+    let env = Env::from_vars([
+        ("JWT_OLD", OsStr::from_bytes(&old)),
+        ("JWT_NEW", OsStr::from_bytes(&new)),
+        ("JWT_SHORT", OsStr::from_bytes(&new[..20])),
+    ]);
+    site.start_with_env(CONFIG, env.clone()).await;
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let old_token = hs256_with_key(&old, &header, &claims("alice"));
+    let new_token = hs256_with_key(&new, &header, &claims("bob"));
+    assert_eq!(site.get("/api/games", Some(&old_token)).await.status, 200);
+    assert_eq!(site.get("/api/games", Some(&new_token)).await.status, 401);
+
+    site.write(CONFIG, &names("[\"JWT_NEW\", \"JWT_OLD\"]"));
+    site.wait_for_status("/api/games", Some(&new_token), 200)
+        .await;
+    assert_eq!(site.get("/api/games", Some(&old_token)).await.status, 200);
+
+    // Too short is refused for its length, naming the variable, and the
+    // running secrets stay.
+    site.write(CONFIG, &names("\"JWT_SHORT\""));
+    let (state, path) = (site.running().state().clone(), site.dir().join(CONFIG));
+    let refused = tokio::task::spawn_blocking(move || {
+        tollgate::app::reload_file(&state, &path, &env).map(|r| r.generation)
+    })
+    .await
+    .expect("the reload task");
+    let message = refused.expect_err("20 bytes are too few").to_string();
+    assert!(
+        message.contains("environment variable JWT_SHORT is 20 bytes"),
+        "{message}"
+    );
+    assert!(message.contains("HS256 needs at least 32"), "{message}");
+    site.wait_for_reloads("error", 1.0).await;
+    assert_eq!(site.get("/api/games", Some(&new_token)).await.status, 200);
+    site.shutdown().await;
+}
+
 // --- under load ---------------------------------------------------------------
 
 /// A secret both configs of the load test hold.
@@ -295,7 +347,7 @@ async fn thirty_reloads_under_steady_traffic_fail_no_request() {
         site.write(CONFIG, text);
         let (state, path) = (state.clone(), path.clone());
         let reloaded = tokio::task::spawn_blocking(move || {
-            tollgate::app::reload_file(&state, &path, &*env_of(&[])).map(|r| r.generation)
+            tollgate::app::reload_file(&state, &path, &env_of(&[])).map(|r| r.generation)
         })
         .await
         .expect("the reload task ends");

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 
 use http::{StatusCode, Version};
 use serde_json::json;
+use tollgate::env::Env;
 
 use support::reload::{Watched, eventually};
 use support::tls::{Leaf, TestPki, TlsUpstream, https_get};
@@ -242,7 +243,7 @@ async fn a_missing_certificate_file_is_named_by_check() {
     let site = Watched::new();
     let text = config(&site, true, "url = \"http://127.0.0.1:8000\"", "");
     site.write(CONFIG, &text);
-    let env = |name: &str| (name == "TEST_JWT_SECRET").then(|| SECRET.to_owned());
+    let env = Env::from_vars([("TEST_JWT_SECRET", SECRET)]);
 
     let path = site.dir().join(CONFIG);
     let error = tollgate::app::check(&path, &env).expect_err("no certificate file");

@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{Map, Value};
 use tollgate::auth::{self, CacheOutcome, TokenCache, Verdict};
 use tollgate::config;
+use tollgate::env::Env;
 use tollgate::inspect::{Report, RequestLine};
 use tollgate::state::{Snapshot, State};
 use tollgate::telemetry::Metrics;
@@ -98,7 +99,7 @@ fn snapshot() -> Arc<Snapshot> {
         let root = repo_root();
         let text = CONFIG.replace("{root}", &root.display().to_string());
         let settings = config::from_str(&text, "token.toml").expect("the fuzz config loads");
-        let env = |name: &str| (name == "FUZZ_HMAC_SECRET").then(|| SECRET.to_owned());
+        let env = Env::from_vars([("FUZZ_HMAC_SECRET", SECRET)]);
         State::try_new(settings, &env, Metrics::new()).expect("the fuzz keys load")
     });
     state.load()

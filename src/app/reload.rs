@@ -16,12 +16,10 @@ use tokio::sync::watch;
 use crate::config::diff::{self, RestartOnly};
 use crate::config::watch::{ConfigWatch, TriggerKind, watched_files};
 use crate::config::{self, ConfigError, Settings};
+use crate::env::Env;
 use crate::keys::KeyError;
 use crate::state::{Snapshot, State};
 use crate::telemetry::log::{self, LevelChange};
-
-/// Looks up environment variables, shareable with the reload task.
-pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Says why a reload was refused; the running config stays in force.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +42,7 @@ impl ReloadError {
             ReloadError::Config(ConfigError::Invalid { key, .. }) => Some(key),
             ReloadError::Keys(
                 KeyError::EnvUnset { key, .. }
+                | KeyError::EnvNotUnicode { key, .. }
                 | KeyError::Read { key, .. }
                 | KeyError::ShortSecret { key, .. }
                 | KeyError::NoSecret { key, .. }
@@ -73,11 +72,7 @@ pub struct Reloaded {
 /// Blocking: it reads files. The reload task runs it off the runtime's
 /// worker threads, one reload at a time; two run at once could publish in
 /// either order.
-pub fn reload_file(
-    state: &State,
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Reloaded, ReloadError> {
+pub fn reload_file(state: &State, path: &Path, env: &Env) -> Result<Reloaded, ReloadError> {
     match try_reload(state, path, env) {
         Ok(reloaded) => {
             state.metrics.config_reloads_ok.increment(1);
@@ -97,11 +92,7 @@ pub fn reload_file(
 }
 
 /// Does the work of [`reload_file`].
-fn try_reload(
-    state: &State,
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Reloaded, ReloadError> {
+fn try_reload(state: &State, path: &Path, env: &Env) -> Result<Reloaded, ReloadError> {
     let mut settings = config::from_file(path)?;
     let running = state.load();
 
@@ -250,7 +241,7 @@ impl Reloader {
         let (state, path, env) = (self.state.clone(), self.path.clone(), self.env.clone());
         let finished = tokio::task::spawn_blocking(move || {
             // Logged and counted inside; the result is not needed here.
-            let _ = reload_file(&state, &path, &*env);
+            let _ = reload_file(&state, &path, &env);
         })
         .await;
         if let Err(error) = finished {

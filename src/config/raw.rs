@@ -189,7 +189,8 @@ pub struct ProviderConfig {
     /// Accepted signing algorithms, such as `"RS256"`. Required, not empty.
     pub algorithms: Spanned<Vec<Spanned<String>>>,
     /// The environment variable holding the HMAC secret, or a list of them
-    /// while a rotation overlaps. Default: none.
+    /// while a rotation overlaps. A value is taken as bytes, UTF-8 or not,
+    /// as a line of `secret_file` is. Default: none.
     #[serde(default)]
     pub secret_env: Option<Spanned<StringList>>,
     /// The file holding the HMAC secrets, one per line, or a list of such

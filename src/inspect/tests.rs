@@ -82,7 +82,7 @@ mode = "report_only"
             deny = deny_path.display().to_string().replace('\\', "/"),
         );
         let settings = crate::config::from_str(&text, "unit.toml").expect("valid config");
-        let env = |name: &str| (name == "SECRET").then(|| SECRET.to_owned());
+        let env = Env::from_vars([("SECRET", SECRET)]);
         let state = State::try_new(settings, &env, Metrics::new()).expect("keys load");
         Fixture {
             snapshot: state.load(),

@@ -6,6 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::{KeyDocumentKind, KeySet, parse_key_document};
 use crate::config::{Located, ProviderSettings, SecretSource};
+use crate::env::{Env, NotUnicodeError};
 
 /// The shortest HMAC secret accepted: RFC 7518 section 3.2 requires a key
 /// at least as long as the hash output, and HS256's is 32 bytes.
@@ -33,7 +34,7 @@ fn min_secret_bytes(algorithms: &[Algorithm]) -> (usize, Algorithm) {
 /// Says why a provider's keys could not be loaded, naming the config key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// The secret's environment variable is unset or not UTF-8.
+    /// The secret's environment variable is not set.
     #[error("{origin}: {key}: environment variable {name} is not set")]
     EnvUnset {
         /// `file:line` of the config key.
@@ -42,6 +43,18 @@ pub enum KeyError {
         key: String,
         /// The variable.
         name: String,
+    },
+    /// The secret's environment variable is set but cannot be read as
+    /// bytes: never on Unix, where any value is (see [`Env::bytes`]).
+    #[error("{origin}: {key}: {source}")]
+    EnvNotUnicode {
+        /// `file:line` of the config key.
+        origin: String,
+        /// The config key.
+        key: String,
+        /// Which variable.
+        #[source]
+        source: NotUnicodeError,
     },
     /// A key file could not be read.
     #[error("{origin}: {key}: cannot read {}: {source}", path.display())]
@@ -123,10 +136,7 @@ pub enum KeyError {
 /// `env` looks up environment variables; it is a parameter so that tests
 /// and the demo can supply secrets without touching the process environment.
 /// Returns the key set and one line per JWKS key that was skipped.
-pub fn load(
-    provider: &ProviderSettings,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(KeySet, Vec<String>), KeyError> {
+pub fn load(provider: &ProviderSettings, env: &Env) -> Result<(KeySet, Vec<String>), KeyError> {
     let min = min_secret_bytes(&provider.algorithms);
     let secrets = match &provider.secret {
         Some(source) => read_secrets(source, min, env)?,
@@ -146,19 +156,15 @@ pub fn load(
 fn read_secrets(
     source: &Located<SecretSource>,
     min: (usize, Algorithm),
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &Env,
 ) -> Result<Vec<DecodingKey>, KeyError> {
     let mut secrets = Vec::new();
     match &source.value {
         SecretSource::Env(names) => {
             for name in names {
-                let value = env(name).ok_or_else(|| KeyError::EnvUnset {
-                    origin: source.origin.clone(),
-                    key: source.key.clone(),
-                    name: name.clone(),
-                })?;
+                let value = read_env(source, name, env)?;
                 let place = format!("environment variable {name}");
-                secrets.push(secret(source, value.as_bytes(), place, min)?);
+                secrets.push(secret(source, &value, place, min)?);
             }
         }
         SecretSource::File(paths) => {
@@ -180,6 +186,22 @@ fn read_secrets(
         }
     }
     Ok(secrets)
+}
+
+/// Reads one secret variable byte for byte. A secret is bytes, as a line
+/// of a secret file is: one that is not UTF-8 is as good as one that is,
+/// and only the length rule applies.
+fn read_env(source: &Located<SecretSource>, name: &str, env: &Env) -> Result<Vec<u8>, KeyError> {
+    let value = env.bytes(name).map_err(|error| KeyError::EnvNotUnicode {
+        origin: source.origin.clone(),
+        key: source.key.clone(),
+        source: error,
+    })?;
+    value.ok_or_else(|| KeyError::EnvUnset {
+        origin: source.origin.clone(),
+        key: source.key.clone(),
+        name: name.to_owned(),
+    })
 }
 
 /// Splits a secret file into its non-blank lines, numbered from 1, each
@@ -272,7 +294,11 @@ mod tests {
         let path = dir.path().join("hmac.key");
         std::fs::write(&path, format!("\n{NEW}\r\n  \n{OLD}\n")).expect("write");
 
-        let secrets = read_secrets(&source(SecretSource::File(vec![path])), HS256, &|_| None);
+        let secrets = read_secrets(
+            &source(SecretSource::File(vec![path])),
+            HS256,
+            &Env::empty(),
+        );
         assert_eq!(secrets.expect("two secrets").len(), 2);
     }
 
@@ -282,8 +308,11 @@ mod tests {
         let path = dir.path().join("hmac.key");
         std::fs::write(&path, format!("{NEW}\n\nshort\n")).expect("write");
 
-        let Err(error) = read_secrets(&source(SecretSource::File(vec![path])), HS256, &|_| None)
-        else {
+        let Err(error) = read_secrets(
+            &source(SecretSource::File(vec![path])),
+            HS256,
+            &Env::empty(),
+        ) else {
             panic!("a short secret must be refused");
         };
         let text = error.to_string();
@@ -304,18 +333,18 @@ mod tests {
         let path = dir.path().join("hmac.key");
         std::fs::write(&path, "\n \n").expect("write");
 
-        let error = read_secrets(&source(SecretSource::File(vec![path])), HS256, &|_| None);
+        let error = read_secrets(
+            &source(SecretSource::File(vec![path])),
+            HS256,
+            &Env::empty(),
+        );
         assert!(matches!(error, Err(KeyError::NoSecret { .. })));
     }
 
     #[test]
     fn every_named_variable_must_be_set() {
         let names = vec!["NEW".to_owned(), "OLD".to_owned()];
-        let env = |name: &str| match name {
-            "NEW" => Some(NEW.to_owned()),
-            "OLD" => Some(OLD.to_owned()),
-            _ => None,
-        };
+        let env = Env::from_vars([("NEW", NEW), ("OLD", OLD)]);
         let secrets = read_secrets(&source(SecretSource::Env(names)), HS256, &env);
         assert_eq!(secrets.expect("both set").len(), 2);
 
@@ -336,7 +365,7 @@ mod tests {
     #[test]
     fn a_secret_shorter_than_an_allowed_hash_is_refused_naming_the_algorithm() {
         // 37 bytes: enough for HS256, not for HS384 or HS512.
-        let env = |_: &str| Some(NEW.to_owned());
+        let env = Env::from_vars([("NEW", NEW)]);
         let names = vec!["NEW".to_owned()];
         let min = min_secret_bytes(&[Algorithm::HS256, Algorithm::HS512]);
         let Err(error) = read_secrets(&source(SecretSource::Env(names.clone())), min, &env) else {
@@ -361,9 +390,74 @@ mod tests {
         let error = read_secrets(&source(SecretSource::Env(names.clone())), min, &env);
         assert!(matches!(error, Err(KeyError::ShortSecret { min: 48, .. })));
 
-        let long = format!("{NEW}{NEW}");
-        let env = |_: &str| Some(long.clone());
+        let env = Env::from_vars([("NEW", format!("{NEW}{NEW}"))]);
         let secrets = read_secrets(&source(SecretSource::Env(names)), min, &env);
         assert_eq!(secrets.expect("74 bytes are enough").len(), 1);
+    }
+
+    /// `len` bytes of which none is valid UTF-8 on its own (each is a
+    /// continuation byte): a secret of random bytes passed on unencoded.
+    #[cfg(unix)]
+    fn not_utf8(len: usize) -> Vec<u8> {
+        (0..len).map(|at| 0x80 | (at as u8 & 0x3f)).collect()
+    }
+
+    #[cfg(unix)]
+    fn env_of_bytes(name: &str, bytes: &[u8]) -> Env {
+        use std::os::unix::ffi::OsStrExt;
+
+        Env::from_vars([(name, std::ffi::OsStr::from_bytes(bytes))])
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_variable_that_is_not_utf8_is_used_as_its_bytes() {
+        use jsonwebtoken::{EncodingKey, Header, Validation};
+
+        let bytes = not_utf8(40);
+        assert!(std::str::from_utf8(&bytes).is_err());
+        let names = vec!["RAW".to_owned()];
+        let env = env_of_bytes("RAW", &bytes);
+
+        let secrets = read_secrets(&source(SecretSource::Env(names)), HS256, &env)
+            .expect("40 bytes are enough for HS256, UTF-8 or not");
+
+        let claims = serde_json::json!({ "sub": "alice" });
+        let signer = EncodingKey::from_secret(&bytes).expect("an HMAC key");
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &signer).expect("sign");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(&token, &secrets[0], &validation);
+        assert_eq!(decoded.expect("the same bytes verify").claims, claims);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_short_secret_variable_that_is_not_utf8_is_refused_for_its_length() {
+        let names = vec!["RAW".to_owned()];
+        let env = env_of_bytes("RAW", &not_utf8(20));
+
+        let Err(error) = read_secrets(&source(SecretSource::Env(names)), HS256, &env) else {
+            panic!("20 bytes are too few for HS256");
+        };
+        let text = error.to_string();
+        assert!(
+            matches!(
+                error,
+                KeyError::ShortSecret {
+                    len: 20,
+                    min: 32,
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("environment variable RAW is 20 bytes"),
+            "{text}"
+        );
+        assert!(!text.contains("not set"), "{text}");
     }
 }

@@ -22,6 +22,7 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use self::line::JsonLines;
 pub use self::sink::{BatchedStdout, flush, stdout};
+use crate::env::{Env, NotUnicodeError};
 
 /// Says why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,9 @@ pub enum LogError {
         #[source]
         source: tracing_subscriber::filter::ParseError,
     },
+    /// `RUST_LOG` is set, but not to text.
+    #[error(transparent)]
+    NotUnicode(#[from] NotUnicodeError),
 }
 
 /// Swaps the level filter of the subscriber [`init`] installed.
@@ -61,13 +65,14 @@ pub enum LevelChange {
 /// Installs the JSON-lines subscriber for the process.
 ///
 /// `RUST_LOG`, when set, wins over `level`, so an operator can turn on debug
-/// logs without editing the config. A second call (as in tests that start
+/// logs without editing the config; set to something that is not UTF-8, it
+/// is refused rather than quietly ignored. A second call (as in tests that start
 /// several tollgates) keeps the first subscriber.
 pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    let from_env = std::env::var("RUST_LOG").ok();
+    let from_env = Env::process().text("RUST_LOG")?;
     let pinned = from_env.is_some();
     let directive = from_env.unwrap_or_else(|| level.to_owned());
     let filter = EnvFilter::builder()

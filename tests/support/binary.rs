@@ -6,6 +6,7 @@
 //! leaves a tollgate running; every wait has a deadline, so a hang fails
 //! the test instead of stalling the suite.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -203,6 +204,16 @@ impl Served {
     /// `message` is logged; the addresses are known only after "tollgate
     /// serving".
     pub fn start_until(config: &str, env: &[(&str, &str)], message: &str) -> Served {
+        let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, OsStr::new(v))).collect();
+        Self::start_os_until(config, &env, message)
+    }
+
+    /// Like [`Served::start`], with values that need not be UTF-8.
+    pub fn start_os(config: &str, env: &[(&str, &OsStr)]) -> Served {
+        Self::start_os_until(config, env, "tollgate serving")
+    }
+
+    fn start_os_until(config: &str, env: &[(&str, &OsStr)], message: &str) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, config).expect("write config");

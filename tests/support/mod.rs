@@ -30,6 +30,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tollgate::env::Env;
 
 pub use self::keys::{TestKeys, claims, hs256_with_key, now, swap_claims};
 pub use self::upstream::Upstream;
@@ -304,13 +305,10 @@ access = true
         let text = self.render(dir.path());
         let settings =
             tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
-        let (secret, workers) = (self.secret, self.workers);
-        let running = tollgate::start(settings, &move |name| match name {
-            "TEST_JWT_SECRET" => secret.clone(),
-            "TOKIO_WORKER_THREADS" => workers.clone(),
-            _ => None,
-        })
-        .await?;
+        let secret = self.secret.map(|secret| ("TEST_JWT_SECRET", secret));
+        let workers = self.workers.map(|count| ("TOKIO_WORKER_THREADS", count));
+        let env = Env::from_vars(secret.into_iter().chain(workers));
+        let running = tollgate::start(settings, &env).await?;
         Ok(Tollgate {
             running: Some(running),
             _dir: dir,
@@ -397,14 +395,10 @@ impl Tollgate {
         let text = harness.render(self._dir.path());
         let settings =
             tollgate::config::from_str(&text, "test.toml").expect("test config is valid");
-        let secret = harness.secret;
+        let secret = harness.secret.map(|secret| ("TEST_JWT_SECRET", secret));
         self.running()
             .state()
-            .reload(settings, &move |name| {
-                (name == "TEST_JWT_SECRET")
-                    .then(|| secret.clone())
-                    .flatten()
-            })
+            .reload(settings, &Env::from_vars(secret))
             .expect("reload succeeds")
     }
 

@@ -5,16 +5,14 @@
 //! Files are written the way config tools write them (a new file renamed
 //! over the old one), and every wait is a bounded poll, never a fixed sleep.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tollgate::app::Env;
 use tollgate::config::watch::{ConfigWatch, Hangup};
+use tollgate::env::Env;
 
 use super::{AUDIENCE, Answer, ISSUER, binary, metric_matching};
 
@@ -112,10 +110,14 @@ impl Watched {
     /// Starts tollgate from `config` (a path inside the directory) with
     /// the reloader, and `env` as its environment.
     pub async fn start(&mut self, config: &str, env: &[(&str, &str)]) {
+        self.start_with_env(config, env_of(env)).await;
+    }
+
+    /// Like [`Watched::start`], with any environment, UTF-8 or not.
+    pub async fn start_with_env(&mut self, config: &str, env: Env) {
         let path = self.dir.path().join(config);
         let settings = tollgate::config::from_file(&path).expect("the test config is valid");
-        let env = env_of(env);
-        let mut running = tollgate::start(settings, &*env)
+        let mut running = tollgate::start(settings, &env)
             .await
             .expect("tollgate starts");
         running.spawn_reloader(ConfigWatch::new(Hangup::hook()), path, env);
@@ -212,9 +214,5 @@ where
 
 /// Builds the environment tollgate sees from name-value pairs.
 pub fn env_of(pairs: &[(&str, &str)]) -> Env {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect();
-    Arc::new(move |name: &str| map.get(name).cloned())
+    Env::from_vars(pairs.iter().copied())
 }
