@@ -429,12 +429,16 @@ impl Proxy {
         let headers = request.headers_mut();
         headers::remove_hop_by_hop(headers, upgrade);
         headers::remove_target_overrides(headers);
+        headers::set_forwarding(headers, &client_ip, transport.scheme(), host);
+        // After the forwarding headers, whose clean-up removes every
+        // `X-Forwarded-*`, `X-Remote-User` and the like: a provider may map
+        // a claim to one of those (`X-Forwarded-User`, as oauth2-proxy
+        // names it), and the copies a client sent are already gone.
         if let Some(identity) = &exchange.identity {
             for (name, value) in &identity.headers {
                 headers.insert(name.clone(), value.clone());
             }
         }
-        headers::set_forwarding(headers, &client_ip, transport.scheme(), host);
         headers.insert(REQUEST_ID, exchange.request_id.clone());
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;

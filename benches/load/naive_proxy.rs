@@ -100,6 +100,10 @@ fn checker(
     let mut validation = Validation::new(alg);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
+    // jsonwebtoken checks `iss` and `aud` only when the token carries them:
+    // without this, a token signed with the key but naming no issuer or no
+    // audience would pass, and the row would check less than it claims.
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     Ok((key, validation))
 }
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from measure import Load, run_load, scrape_metrics, send_pool_once, status_of
 from peers import Config
 from procs import BenchError, rss_mib
-from tokens import pool, pool_head, refusal_tokens
+from tokens import forgeries, pool, pool_head, refusal_tokens
 
 DIRECT = Config("direct", "direct")
 NGINX = Config("nginx", "nginx")
@@ -240,8 +240,10 @@ def check(bench, case, running):
 
     Every configuration must pass a fresh valid token (200); one that
     validates must also refuse no token, a bad signature and an expired
-    token (401), so a proxy that lets everything through cannot pass as
-    a validating one.
+    token (401), and every forgery of `tokens.forgeries` (401, or 403,
+    which Envoy gives for an audience), so a proxy that lets everything
+    through, or skips one of the checks its row claims, cannot pass as a
+    validating one.
     """
     config = case.config
     alg = config.alg.split("+")[0] if config.validates else "HS256"
@@ -262,3 +264,8 @@ def check(bench, case, running):
         got = status_of(port, token, http2=http2)
         if got != wanted:
             raise BenchError(f"{config.name}: {what} got {got}, expected {wanted}")
+    if config.validates:
+        for what, token in forgeries(keys, config.alg.split("+")):
+            got = status_of(port, token, http2=http2)
+            if got not in (401, 403):
+                raise BenchError(f"{config.name}: {what} got {got}, expected 401 or 403")

@@ -169,6 +169,10 @@ def session(args, procs):
     args.versions["tollgate commit"] = (
         f"unknown (--no-build: {built})" if args.no_build else commit.stdout.strip() or "?"
     )
+    # The same for the naive proxy: with --no-build, --naive may name a
+    # debug build, and its rows would not say so.
+    if naive and args.no_build and any(c.config.kind == "naive" for c in cases):
+        args.versions["naive-proxy"] = f"unknown (--no-build: {built_naive})"
     samples = defaultdict(list)
     started = time.monotonic()
     for rep in range(1, args.reps + 1):

@@ -129,24 +129,36 @@ class Keys:
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return self.ed25519.sign(signing_input)
 
-    def token(self, alg, kid=None, lifetime=TOKEN_LIFETIME, jti=None, now=None):
-        """Mints a token of `alg` for the benchmark's issuer and audience."""
+    def token(self, alg, kid=None, lifetime=TOKEN_LIFETIME, jti=None, now=None, claims=None,
+              sign=None):
+        """Mints a token of `alg` for the benchmark's issuer and audience.
+
+        `claims` overrides claims (None as a value removes one); `sign`,
+        given the signing input, returns the signature bytes in place of
+        `alg`'s own key.
+        """
         now = int(time.time()) if now is None else now
         header = {"alg": alg, "typ": "JWT"}
         kid = kid if kid is not None else KIDS.get(alg)
         if kid:
             header["kid"] = kid
-        claims = {
+        body = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": "user-42", "email": "user42@bench.test",
             "roles": ["player"], "iat": now, "exp": now + lifetime,
             "jti": jti or secrets.token_hex(8),
         }
+        for name, value in (claims or {}).items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
         signing_input = (
             b64url(json.dumps(header, separators=(",", ":")).encode())
             + "."
-            + b64url(json.dumps(claims, separators=(",", ":")).encode())
+            + b64url(json.dumps(body, separators=(",", ":")).encode())
         ).encode()
-        return signing_input.decode() + "." + b64url(self.sign(alg, signing_input))
+        signature = sign(signing_input) if sign else self.sign(alg, signing_input)
+        return signing_input.decode() + "." + b64url(signature)
 
 
 def refusal_tokens(keys):
@@ -159,6 +171,33 @@ def refusal_tokens(keys):
         "expired": keys.token("HS256", lifetime=-3600),
         "bad-signature": f"{head}.{body}.{flipped}",
     }
+
+
+def forgeries(keys, algs):
+    """Returns (what, token) pairs a proxy verifying `algs` must all refuse.
+
+    Each is well formed and, but for `alg none`, carries a real signature,
+    so only the check it names can refuse it: the algorithm pinned (none,
+    another one the bench has a key for, HMAC keyed with the public key),
+    the issuer and the audience (wrong, or left out: a library that checks
+    a claim only when it is present lets those through).
+    """
+    alg = algs[0]
+    other = next(a for a in ("HS256", "RS256", "ES256") if a not in algs)
+    found = [
+        ("alg none", keys.token("none", kid=KIDS.get(alg), sign=lambda _: b"")),
+        (f"{other} in place of {alg}", keys.token(other)),
+        ("wrong issuer", keys.token(alg, claims={"iss": ISSUER + ".evil"})),
+        ("wrong audience", keys.token(alg, claims={"aud": "other-api"})),
+        ("no issuer", keys.token(alg, claims={"iss": None})),
+        ("no audience", keys.token(alg, claims={"aud": None})),
+    ]
+    if alg in ("RS256", "ES256"):
+        public = Path(keys.public_pem(alg)).read_bytes()
+        confused = keys.token("HS256", kid=KIDS[alg], sign=lambda data: hmac.new(
+            public, data, hashlib.sha256).digest())
+        found.append(("HS256 keyed with the public key", confused))
+    return found
 
 
 _WORKER_KEYS = None

@@ -231,6 +231,9 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 /// the upstream's information only; the last entry is the one tollgate saw.
 /// With `host` absent, a client-sent `X-Forwarded-Host` is still removed.
 ///
+/// Call it before adding identity headers: a provider may map a claim to a
+/// name it removes, such as `X-Forwarded-User`.
+///
 /// # Panics
 ///
 /// When `proto` is not a valid header value; callers pass a constant such

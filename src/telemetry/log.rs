@@ -66,13 +66,20 @@ pub enum LevelChange {
 ///
 /// `RUST_LOG`, when set, wins over `level`, so an operator can turn on debug
 /// logs without editing the config; set to something that is not UTF-8, it
-/// is refused rather than quietly ignored. A second call (as in tests that start
-/// several tollgates) keeps the first subscriber.
+/// is refused rather than quietly ignored. Set to nothing but blanks, it
+/// counts as unset. A second call (as in tests that start several
+/// tollgates) keeps the first subscriber.
 pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    let from_env = Env::process().text("RUST_LOG")?;
+    // An empty filter has no directive, so it would turn every line off,
+    // errors included, and pin that against `log.level` on reload. A blank
+    // `RUST_LOG` is what a template leaves when it has no value to give:
+    // it means "no override", not "silence".
+    let from_env = Env::process()
+        .text("RUST_LOG")?
+        .filter(|directive| !directive.trim().is_empty());
     let pinned = from_env.is_some();
     let directive = from_env.unwrap_or_else(|| level.to_owned());
     let filter = EnvFilter::builder()
