@@ -15,7 +15,10 @@ it barely moves on a busy machine.
     python3 benches/profile.py --binary target/release/tollgate --out /tmp/cg
 
 Then `callgrind_annotate /tmp/cg/callgrind.out.*` shows where it went.
-Everything listens on 127.0.0.1 port 0 and every wait is bounded.
+With --naive it profiles the load benchmark's naive hyper proxy instead
+(no checks): the same count for a proxy that is nothing but the HTTP
+libraries. Everything listens on 127.0.0.1 (a port the kernel picked) and
+every wait is bounded.
 """
 
 import argparse
@@ -29,6 +32,7 @@ import itertools
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -166,6 +170,28 @@ def wait_for_addresses(log_path, process, deadline_s):
     sys.exit("tollgate did not start in time")
 
 
+def free_port():
+    """Returns a port the kernel just handed out on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port, process, deadline_s):
+    """Waits until something accepts on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the proxy exited early with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit("the proxy did not start in time")
+
+
 def send(address, tokens, count, path="/api/games/12345", expect=200):
     """Sends `count` GETs on one keep-alive connection, taking the next of
     `tokens` (an iterator) for each; all must answer `expect`."""
@@ -218,7 +244,13 @@ def main():
     parser.add_argument("--refuse", choices=["malformed", "expired", "bad-signature",
                                              "random-kid"],
                         help="measure refusals of this kind (401) instead")
+    parser.add_argument("--naive", metavar="BINARY",
+                        help="profile the load benchmark's naive proxy (cargo build --release "
+                             "--example naive-proxy) with no checks instead of tollgate: the "
+                             "floor of the HTTP libraries")
     args = parser.parse_args()
+    if args.naive and (args.distinct or args.refuse):
+        parser.error("--naive checks no token: it takes neither --distinct nor --refuse")
 
     upstream = start_upstream()
     work = tempfile.mkdtemp(prefix="tollgate-profile-")
@@ -229,6 +261,9 @@ def main():
     config = write_config(work, upstream.server_address[1])
     log_path = os.path.join(work, "tollgate.log")
     command = [args.binary, "run", "--config", config]
+    if args.naive:
+        naive_port = free_port()
+        command = [args.naive, str(naive_port), str(upstream.server_address[1])]
     if not args.plain:
         command = [
             "valgrind",
@@ -239,7 +274,11 @@ def main():
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.DEVNULL, env=env)
     try:
-        proxy, _admin = wait_for_addresses(log_path, process, 120)
+        if args.naive:
+            proxy = f"127.0.0.1:{naive_port}"
+            wait_for_port(naive_port, process, 120)
+        else:
+            proxy, _admin = wait_for_addresses(log_path, process, 120)
         token = mint_hs256("alice")
         send(proxy, itertools.repeat(token), args.warmup)
         # Minted before the counters start, so the measured stretch is only
@@ -273,7 +312,7 @@ def main():
         # Under valgrind these would count valgrind's own work.
         cpu = (cost_after[0] - cost_before[0]) / args.requests * 1e6
         switches = (cost_after[1] - cost_before[1]) / args.requests
-        print(f"tollgate CPU us/request: {cpu:.1f}; context switches/request: {switches:.2f}")
+        print(f"proxy CPU us/request: {cpu:.1f}; context switches/request: {switches:.2f}")
         return
     dumps = sorted(glob.glob(os.path.join(out, "callgrind.out.*")))
     total = None
