@@ -68,8 +68,15 @@ fn assert_usable(settings: &Settings) {
         "no default rule"
     );
     for rule in &settings.rules {
-        let (PathMatch::Exact(path) | PathMatch::Prefix(path)) = &rule.path;
-        match normalize(path) {
+        // A prefix's last segment is extended by the request, so it may
+        // end in what no whole segment may (`/files/report.`): probe it
+        // extended.
+        let path: Cow<'_, str> = match &rule.path {
+            PathMatch::Exact(path) => Cow::Borrowed(path),
+            PathMatch::Prefix(path) if path.ends_with('.') => Cow::Owned(format!("{path}x")),
+            PathMatch::Prefix(path) => Cow::Borrowed(path),
+        };
+        match normalize(&path) {
             Ok(Cow::Borrowed(_)) => {}
             Ok(Cow::Owned(other)) => panic!("rule path {path:?} normalises to {other:?}"),
             Err(error) => panic!("rule path {path:?} is refused as a request path: {error}"),

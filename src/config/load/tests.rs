@@ -543,6 +543,28 @@ fn rule_paths_must_be_plain_normalised_paths() {
 }
 
 #[test]
+fn a_rule_path_may_not_hold_a_segment_no_request_can_have() {
+    // Requests whose segment ends in `.` are refused, so these never match
+    // (found by the config fuzzer: `/a'./b`).
+    for bad in ["/a'./b", "/a./b", "/admin."] {
+        let text = with_rule(&format!("path = {bad:?}\n"));
+        let message = invalid(&text, "rules[0].path", "path =");
+        assert!(message.contains("ending in"), "{message}");
+        let text = with_routes(&["/ok", bad]);
+        invalid(&text, "account_store.routes", &format!("{bad:?}"));
+    }
+    let text = with_rule("path_prefix = \"/a./b\"\n");
+    invalid(&text, "rules[0].path_prefix", "path_prefix =");
+
+    // A prefix's last segment is extended by the request.
+    let text = with_rule("path_prefix = \"/files/report.\"\n");
+    assert_eq!(
+        load(&text).rules[0].path,
+        PathMatch::Prefix("/files/report.".into())
+    );
+}
+
+#[test]
 fn only_a_prefix_may_end_with_a_slash() {
     let text = with_rule("path = \"/public/\"\n");
     invalid(&text, "rules[0].path", "path =");

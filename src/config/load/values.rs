@@ -180,7 +180,28 @@ fn path_fault(path: &str, kind: PathKind) -> Option<String> {
     if kind == PathKind::Exact && path != "/" && path.ends_with('/') {
         return Some("only a path_prefix may end with \"/\"".to_owned());
     }
+    if has_closed_segment_ending_in_dot(rest, kind) {
+        return Some(
+            "it may not hold a segment ending in \".\": a request with one is refused, \
+             so it could never match"
+                .to_owned(),
+        );
+    }
     None
+}
+
+/// Says whether a segment that a request must match whole ends in `.`.
+///
+/// Requests with such a segment are refused (some servers strip the dot,
+/// so `/admin.` would reach `/admin`), so a rule naming one could never
+/// match. The last segment of a prefix is the exception: a request extends
+/// it, and `/files/report.` covers `/files/report.pdf`.
+fn has_closed_segment_ending_in_dot(rest: &str, kind: PathKind) -> bool {
+    let mut segments: Vec<&str> = rest.split('/').collect();
+    if kind == PathKind::Prefix {
+        segments.pop();
+    }
+    segments.iter().any(|segment| segment.ends_with('.'))
 }
 
 /// Says whether `text` is a non-empty name of `[A-Za-z0-9._-]`: safe in
