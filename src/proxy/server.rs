@@ -183,10 +183,15 @@ pub async fn serve<H, F>(
     let mut accepting = Box::pin(accept(&listener, &slots, &metrics));
     loop {
         let accepted = tokio::select! {
+            // Shutdown first: another worker's drain closes its idle
+            // connections and frees their slots, and a connection this
+            // worker holds waiting for one must then be closed unanswered,
+            // not served because both branches were ready at once.
+            biased;
+            () = &mut shutdown => break,
             // Reap finished connections, so the set holds only live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = &mut accepting => accepted,
-            () = &mut shutdown => break,
         };
         accepting.set(accept(&listener, &slots, &metrics));
         let (stream, remote, slot) = match accepted {
