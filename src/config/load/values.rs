@@ -197,11 +197,11 @@ fn path_fault(path: &str, kind: PathKind) -> Option<String> {
 /// match. The last segment of a prefix is the exception: a request extends
 /// it, and `/files/report.` covers `/files/report.pdf`.
 fn has_closed_segment_ending_in_dot(rest: &str, kind: PathKind) -> bool {
-    let mut segments: Vec<&str> = rest.split('/').collect();
-    if kind == PathKind::Prefix {
-        segments.pop();
-    }
-    segments.iter().any(|segment| segment.ends_with('.'))
+    let closed = match kind {
+        PathKind::Exact => rest,
+        PathKind::Prefix => rest.rsplit_once('/').map_or("", |(closed, _)| closed),
+    };
+    closed.split('/').any(|segment| segment.ends_with('.'))
 }
 
 /// Says whether `text` is a non-empty name of `[A-Za-z0-9._-]`: safe in
