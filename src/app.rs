@@ -465,6 +465,9 @@ pub enum CheckError {
     /// A provider's keys could not be loaded.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// `RUST_LOG` (or `log.level`) is not a filter `tollgate run` accepts.
+    #[error(transparent)]
+    Log(#[from] crate::telemetry::log::LogError),
 }
 
 /// Parses, validates and loads the keys of a config file, and describes
@@ -473,6 +476,7 @@ pub fn check(path: &std::path::Path, env: &Env) -> Result<String, CheckError> {
     use std::fmt::Write;
 
     let settings = crate::config::from_file(path)?;
+    let log = crate::telemetry::log::level_filter(env, &settings.log.level)?;
     let state = State::try_new(settings, env, Metrics::new())?;
     let snapshot = state.load();
     let settings = &snapshot.settings;
@@ -497,6 +501,12 @@ pub fn check(path: &std::path::Path, env: &Env) -> Result<String, CheckError> {
     if let Some(store) = &settings.account_store {
         let _ = writeln!(out, "account store {}", store.url);
     }
+    let source = if log.pinned {
+        "RUST_LOG, over log.level"
+    } else {
+        "log.level"
+    };
+    let _ = writeln!(out, "log filter {} (from {source})", log.filter);
     for provider in snapshot.providers.list() {
         let algorithms: Vec<String> = provider
             .algorithms

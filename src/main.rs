@@ -150,6 +150,8 @@ async fn run(path: PathBuf) -> ExitCode {
     let version = env!("CARGO_PKG_VERSION");
     tracing::info!(version, config = %path.display(), "tollgate starting");
 
+    // Before the keys are read: a change while tollgate starts is seen.
+    let changes = ConfigWatch::for_config(hangup, &path, &settings);
     let env = Env::process();
     let mut running = match tollgate::start(settings, &env).await {
         Ok(running) => running,
@@ -165,7 +167,7 @@ async fn run(path: PathBuf) -> ExitCode {
         }
     };
 
-    running.spawn_reloader(ConfigWatch::new(hangup), path, env);
+    running.spawn_reloader(changes, path, env);
 
     signalled.await;
     tracing::info!("shutdown started; draining in-flight requests");

@@ -371,6 +371,56 @@ fn run_refuses_a_log_filter_that_is_not_utf8() {
     assert!(!output.stdout_text().contains("tollgate serving"));
 }
 
+/// Runs `tollgate check` on the minimal config with `RUST_LOG` set to
+/// `filter`.
+fn check_with_log_filter(filter: &OsStr) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = binary::config("cli-test", "http://127.0.0.1:9");
+    let path = write_config(dir.path(), "log.toml", &text);
+    binary::run(
+        command()
+            .env(SECRET_ENV, SECRET)
+            .env("RUST_LOG", filter)
+            .arg("check")
+            .arg("--config")
+            .arg(&path),
+    )
+}
+
+#[test]
+fn check_refuses_the_log_filters_that_run_refuses() {
+    let not_utf8 = check_with_log_filter(OsStr::from_bytes(b"debug\xff"));
+    assert_config_error(
+        &not_utf8,
+        &["environment variable RUST_LOG is set but not valid UTF-8"],
+    );
+
+    let bad_directive = check_with_log_filter(OsStr::new("tollgate=loud"));
+    assert_config_error(&bad_directive, &["invalid log level \"tollgate=loud\""]);
+}
+
+#[test]
+fn check_says_which_log_filter_is_in_force() {
+    let from_env = check_with_log_filter(OsStr::new("tollgate=debug"));
+    assert!(from_env.status.success(), "stderr: {}", from_env.stderr);
+    assert!(
+        from_env
+            .stdout_text()
+            .contains("log filter tollgate=debug (from RUST_LOG, over log.level)"),
+        "{}",
+        from_env.stdout_text()
+    );
+
+    // Blank counts as unset, as in `run`.
+    let blank = check_with_log_filter(OsStr::new("  "));
+    assert!(blank.status.success(), "stderr: {}", blank.stderr);
+    assert!(
+        blank.stdout_text().contains("(from log.level)"),
+        "{}",
+        blank.stdout_text()
+    );
+}
+
 // Several worker threads: the test thread blocks on the child's output
 // while the echo upstream keeps answering on the runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

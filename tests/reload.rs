@@ -212,6 +212,48 @@ async fn a_secret_file_rotation_overlaps_old_and_new() {
     site.shutdown().await;
 }
 
+/// A key file rotated after tollgate read it but before its reloader ran
+/// (while the listeners bind and remote key sets are fetched) is loaded.
+#[tokio::test]
+async fn a_key_file_changed_while_tollgate_starts_is_loaded() {
+    let upstream = Upstream::start().await;
+    let mut site = Watched::new();
+    site.write("hmac.key", SECRET_OLD);
+    let text = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), "");
+    site.write(CONFIG, &text);
+
+    let rotate = |site: &Watched| site.write("hmac.key", SECRET_NEW);
+    site.start_racing(CONFIG, env_of(&[]), |_| {}, rotate).await;
+
+    let new = hs256(SECRET_NEW, "bob");
+    site.wait_for_status("/api/games", Some(&new), 200).await;
+    let old = hs256(SECRET_OLD, "alice");
+    assert_eq!(site.get("/api/games", Some(&old)).await.status, 401);
+    assert_eq!(site.reloads("error").await, 0.0);
+    site.shutdown().await;
+}
+
+/// A config file rewritten after tollgate read it but before it was
+/// watched (no file event will ever come) is still put in force.
+#[tokio::test]
+async fn a_config_changed_between_read_and_watch_is_loaded() {
+    let upstream = Upstream::start().await;
+    let mut site = Watched::new();
+    site.write("hmac.key", SECRET_OLD);
+    let provider = secret_file(&site, "hmac.key");
+    site.write(CONFIG, &config(upstream.addr(), "", &provider, ""));
+
+    let opened = config(upstream.addr(), "", &provider, OPEN_BETA);
+    let open_beta = |site: &Watched| site.write(CONFIG, &opened);
+    site.start_racing(CONFIG, env_of(&[]), open_beta, |_| {})
+        .await;
+
+    site.wait_for_status("/beta/games", None, 200).await;
+    site.wait_for_reloads("ok", 1.0).await;
+    assert_eq!(site.reloads("error").await, 0.0);
+    site.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_secret_env_list_rotates_with_the_config() {
     let upstream = Upstream::start().await;

@@ -187,15 +187,20 @@ pub(super) struct Reloader {
     /// The contents last reloaded; `None` when unknown, so that the next
     /// change reloads whatever it finds.
     seen: Option<Vec<Option<u64>>>,
+    /// The config file changed between being read at start and being
+    /// watched; the task reloads before it waits.
+    stale: bool,
 }
 
 impl Reloader {
     /// Starts watching at once, before the task is first polled, so that
     /// any change made after this returns is seen.
     ///
-    /// XXX: a change made between loading the config at start and this
-    /// call is only picked up with the next change or SIGHUP; the window is
-    /// the time it takes to bind the listeners.
+    /// `changes` should have watched the files since before tollgate
+    /// loaded them ([`ConfigWatch::for_config`]): a change made while
+    /// tollgate started is then waiting here, and reloads. The config file
+    /// itself was read before the watch began, so it is compared with the
+    /// running settings as well.
     pub(super) fn new(
         mut changes: ConfigWatch,
         path: PathBuf,
@@ -204,23 +209,30 @@ impl Reloader {
     ) -> Self {
         let files = files_to_watch(&path, &state);
         changes.watch_files(&files);
-        let seen = Some(fingerprint(&files));
+        let stale = changed_since_read(&path, &state);
         Reloader {
             changes,
             path,
             state,
             env,
             files,
-            seen,
+            // Unknown: the files may have changed after tollgate read them,
+            // so the first change reloads whatever it finds.
+            seen: None,
+            stale,
         }
     }
 
     /// Reloads on every trigger until `stop` turns true.
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         loop {
-            let trigger = tokio::select! {
-                trigger = self.changes.next() => trigger,
-                _ = stop.wait_for(|stop| *stop) => return,
+            let trigger = if std::mem::take(&mut self.stale) {
+                TriggerKind::Files
+            } else {
+                tokio::select! {
+                    trigger = self.changes.next() => trigger,
+                    _ = stop.wait_for(|stop| *stop) => return,
+                }
             };
 
             let now = fingerprint(&self.files);
@@ -279,6 +291,16 @@ fn files_to_watch(path: &Path, state: &State) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// Says whether the config file no longer says what is running: it was
+/// changed after tollgate read it at start.
+fn changed_since_read(path: &Path, state: &State) -> bool {
+    match config::from_file(path) {
+        Ok(on_disk) => !diff::changed_keys(&state.load().settings, &on_disk).is_empty(),
+        // Reloading refuses it and says where it is wrong.
+        Err(_) => true,
+    }
 }
 
 /// Hashes each file's contents (`None` for a file that cannot be read), to

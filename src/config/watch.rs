@@ -153,6 +153,16 @@ impl ConfigWatch {
         }
     }
 
+    /// Starts a watcher on the config at `path` and every file `settings`
+    /// name. Made before tollgate loads its keys and binds, and handed to
+    /// the reloader afterwards, so a change made while tollgate starts
+    /// (a remote key set fetch may take seconds) is not missed.
+    pub fn for_config(hangup: Hangup, path: &Path, settings: &Settings) -> Self {
+        let mut watch = ConfigWatch::new(hangup);
+        watch.watch_files(&watched_files(path, settings));
+        watch
+    }
+
     /// Watches the directories of `files` (and of their symlink targets),
     /// and stops watching those no longer needed.
     pub fn watch_files(&mut self, files: &[PathBuf]) {

@@ -62,6 +62,34 @@ pub enum LevelChange {
     NotInstalled,
 }
 
+/// The level filter logging would use, and where it came from.
+#[derive(Debug)]
+pub struct LevelFilter {
+    /// The filter.
+    pub filter: EnvFilter,
+    /// `RUST_LOG` chose it, over the config's `log.level`.
+    pub pinned: bool,
+}
+
+/// Chooses the level filter: `RUST_LOG` in `env` when set to anything but
+/// blanks, else `level`. `tollgate check` calls this too, so that it
+/// refuses what `tollgate run` would.
+pub fn level_filter(env: &Env, level: &str) -> Result<LevelFilter, LogError> {
+    // An empty filter has no directive, so it would turn every line off,
+    // errors included, and pin that against `log.level` on reload. A blank
+    // `RUST_LOG` is what a template leaves when it has no value to give:
+    // it means "no override", not "silence".
+    let from_env = env
+        .text("RUST_LOG")?
+        .filter(|directive| !directive.trim().is_empty());
+    let pinned = from_env.is_some();
+    let directive = from_env.unwrap_or_else(|| level.to_owned());
+    let filter = EnvFilter::builder()
+        .parse(&directive)
+        .map_err(|source| LogError::Filter { directive, source })?;
+    Ok(LevelFilter { filter, pinned })
+}
+
 /// Installs the JSON-lines subscriber for the process.
 ///
 /// `RUST_LOG`, when set, wins over `level`, so an operator can turn on debug
@@ -73,18 +101,7 @@ pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    // An empty filter has no directive, so it would turn every line off,
-    // errors included, and pin that against `log.level` on reload. A blank
-    // `RUST_LOG` is what a template leaves when it has no value to give:
-    // it means "no override", not "silence".
-    let from_env = Env::process()
-        .text("RUST_LOG")?
-        .filter(|directive| !directive.trim().is_empty());
-    let pinned = from_env.is_some();
-    let directive = from_env.unwrap_or_else(|| level.to_owned());
-    let filter = EnvFilter::builder()
-        .parse(&directive)
-        .map_err(|source| LogError::Filter { directive, source })?;
+    let LevelFilter { filter, pinned } = level_filter(&Env::process(), level)?;
 
     // Behind a reload layer so that a config reload can change the level
     // without a restart.

@@ -115,12 +115,29 @@ impl Watched {
 
     /// Like [`Watched::start`], with any environment, UTF-8 or not.
     pub async fn start_with_env(&mut self, config: &str, env: Env) {
+        self.start_racing(config, env, |_| {}, |_| {}).await;
+    }
+
+    /// Starts as `tollgate run` does, calling `after_read` once the config
+    /// is read but before it is watched, and `while_starting` once
+    /// tollgate serves but before its reloader runs: changes made there
+    /// land in the windows of a real start.
+    pub async fn start_racing(
+        &mut self,
+        config: &str,
+        env: Env,
+        after_read: impl FnOnce(&Self),
+        while_starting: impl FnOnce(&Self),
+    ) {
         let path = self.dir.path().join(config);
         let settings = tollgate::config::from_file(&path).expect("the test config is valid");
+        after_read(self);
+        let changes = ConfigWatch::for_config(Hangup::hook(), &path, &settings);
         let mut running = tollgate::start(settings, &env)
             .await
             .expect("tollgate starts");
-        running.spawn_reloader(ConfigWatch::new(Hangup::hook()), path, env);
+        while_starting(self);
+        running.spawn_reloader(changes, path, env);
         self.running = Some(running);
     }
 
