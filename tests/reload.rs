@@ -254,6 +254,27 @@ async fn a_config_changed_between_read_and_watch_is_loaded() {
     site.shutdown().await;
 }
 
+/// A setting that needs a restart, changed in that window, is reported by
+/// a reload at once (and its running value kept), not left unnoticed.
+#[tokio::test]
+async fn a_restart_only_change_between_read_and_watch_is_reported() {
+    let upstream = Upstream::start().await;
+    let mut site = Watched::new();
+    site.write("hmac.key", SECRET_OLD);
+    let provider = secret_file(&site, "hmac.key");
+    site.write(CONFIG, &config(upstream.addr(), "", &provider, ""));
+
+    let smaller = config(upstream.addr(), "", &provider, "[cache]\ncapacity = 5000\n");
+    let shrink = |site: &Watched| site.write(CONFIG, &smaller);
+    site.start_racing(CONFIG, env_of(&[]), shrink, |_| {}).await;
+
+    site.wait_for_reloads("ok", 1.0).await;
+    let snapshot = site.running().state().load();
+    assert_eq!(snapshot.settings.cache.capacity, 100_000);
+    assert_eq!(snapshot.generation, 2);
+    site.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_secret_env_list_rotates_with_the_config() {
     let upstream = Upstream::start().await;

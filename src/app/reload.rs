@@ -295,9 +295,14 @@ fn files_to_watch(path: &Path, state: &State) -> Vec<PathBuf> {
 
 /// Says whether the config file no longer says what is running: it was
 /// changed after tollgate read it at start.
+///
+/// Every setting counts, those that need a restart included (the reload
+/// then warns that they are not in force), so the whole `Debug` text is
+/// compared rather than [`diff::changed_keys`]. A difference in where a
+/// value sits in the file only costs one needless reload.
 fn changed_since_read(path: &Path, state: &State) -> bool {
     match config::from_file(path) {
-        Ok(on_disk) => !diff::changed_keys(&state.load().settings, &on_disk).is_empty(),
+        Ok(on_disk) => format!("{on_disk:?}") != format!("{:?}", state.load().settings),
         // Reloading refuses it and says where it is wrong.
         Err(_) => true,
     }
