@@ -46,7 +46,11 @@ pub struct DemoUser {
 /// file written for `inspect` is removed. Without `stop` the demo ends
 /// after the walkthrough.
 pub async fn run(stop: Option<impl Future<Output = ()>>) -> ExitCode {
-    let _ = crate::telemetry::log::init("demo-api", "warn", std::io::stderr);
+    // The walkthrough does not need the logs; a bad `RUST_LOG` is said,
+    // not fatal.
+    if let Err(error) = crate::telemetry::log::init("demo-api", "warn", std::io::stderr) {
+        eprintln!("demo: logging is off: {error}");
+    }
     match run_inner(stop).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {

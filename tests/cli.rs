@@ -558,6 +558,24 @@ fn demo_no_wait_walks_through_every_step_and_exits_0() {
     );
 }
 
+#[test]
+fn demo_says_why_it_logs_nothing_under_a_bad_log_filter() {
+    let output = binary::run(
+        command()
+            .env("RUST_LOG", OsStr::from_bytes(b"debug\xff"))
+            .args(["demo", "--no-wait"]),
+    );
+
+    assert!(output.status.success(), "stderr: {}", output.stderr);
+    assert!(
+        output.stderr.contains(
+            "demo: logging is off: environment variable RUST_LOG is set but not valid UTF-8"
+        ),
+        "stderr: {}",
+        output.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_exits_zero_while_tollgate_serves_and_one_when_nothing_answers() {
     let upstream = Upstream::start().await;
