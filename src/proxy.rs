@@ -619,11 +619,12 @@ fn log_failure(target: Target, failure: ForwardFailure, exchange: &Exchange) {
         Target::Upstream => "upstream",
         Target::AccountStore => "account_store",
     };
-    // A broken request body is the caller's doing: edge traffic includes
-    // junk, and a warn per junk request would bury real faults.
-    if failure == ForwardFailure::ClientBody {
+    // A broken or stalled request body is the caller's doing: edge traffic
+    // includes junk, and a warn per junk request would bury real faults.
+    if let ForwardFailure::ClientBody | ForwardFailure::ClientTimeout = failure {
         tracing::debug!(
             forward.target = target,
+            failure = failure.as_str(),
             "request body broke while forwarding"
         );
         return;

@@ -263,8 +263,8 @@ impl Reloader {
         }
     }
 
-    /// Watches the files the config now names. Their contents were not
-    /// part of the fingerprint, so the next change reloads.
+    /// Watches the files the config now names. A file that was not
+    /// watched before has no fingerprint, so the next change reloads.
     fn follow_files(&mut self) {
         let files = files_to_watch(&self.path, &self.state);
         // Always: the same paths may now lead elsewhere (a symlink pointed
@@ -272,10 +272,34 @@ impl Reloader {
         // before (it did not exist yet) is tried again.
         self.changes.watch_files(&files);
         if files != self.files {
+            // A list that only shrank keeps what it knew: at start, the
+            // files of the config on disk are watched beside the running
+            // ones, and forgetting them made the event of the very change
+            // just reloaded reload a second time.
+            self.seen = self
+                .seen
+                .take()
+                .and_then(|seen| fingerprint_of(&self.files, &seen, &files));
             self.files = files;
-            self.seen = None;
         }
     }
+}
+
+/// Picks out of `seen`, taken over `before`, the fingerprint of `after`;
+/// `None` when `after` names a file `before` did not, whose contents were
+/// never looked at.
+fn fingerprint_of(
+    before: &[PathBuf],
+    seen: &[Option<u64>],
+    after: &[PathBuf],
+) -> Option<Vec<Option<u64>>> {
+    after
+        .iter()
+        .map(|file| {
+            let at = before.iter().position(|known| known == file)?;
+            seen.get(at).copied()
+        })
+        .collect()
 }
 
 /// Lists the files to watch: those the running config names, plus those

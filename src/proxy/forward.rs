@@ -130,6 +130,11 @@ impl Forwarder {
                 metrics.other_errors.increment(1);
                 Err(ForwardFailure::Other)
             }
+            // The target cannot answer a request it has not had whole: the
+            // wait was on the caller, who stopped sending its body.
+            Err(_elapsed) if broken.load(Ordering::Relaxed) == BODY_AWAITED => {
+                Err(ForwardFailure::ClientTimeout)
+            }
             Err(_elapsed) => {
                 metrics.timeouts.increment(1);
                 Err(ForwardFailure::Timeout)
@@ -261,6 +266,9 @@ impl Service<Uri> for TargetConnector {
 const BODY_WHOLE: u8 = 0;
 const BODY_BROKEN: u8 = 1;
 const BODY_TOO_LARGE: u8 = 2;
+/// The target's side asked for more of the body and the caller has not
+/// sent it yet; cleared by the next frame or the end of the body.
+const BODY_AWAITED: u8 = 3;
 
 /// The error that ends a request body at `limits.max_body_bytes`.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +278,8 @@ struct BodyTooLarge;
 /// Wraps the downstream request body to remember whether reading it
 /// failed, so that a malformed body is blamed on the caller (400) and not
 /// counted as a target failure (502), and to cut it off at the body limit.
+/// It also remembers whether the caller is being waited for, so that a
+/// body the caller stops sending is its timeout (408), not the target's.
 ///
 /// The limit is counted here, on the bytes as they pass, because a
 /// chunked or HTTP/2 body announces no length: the bytes before the cut
@@ -296,9 +306,16 @@ impl Body for WatchedBody {
                 self.broken.store(BODY_BROKEN, Ordering::Relaxed);
                 return Poll::Ready(Some(Err(error.into())));
             }
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => {
+                self.broken.store(BODY_WHOLE, Ordering::Relaxed);
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {
+                self.broken.store(BODY_AWAITED, Ordering::Relaxed);
+                return Poll::Pending;
+            }
         };
+        self.broken.store(BODY_WHOLE, Ordering::Relaxed);
         let length = frame.data_ref().map_or(0, |data| data.len() as u64);
         match self.remaining.checked_sub(length) {
             Some(remaining) => {

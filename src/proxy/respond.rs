@@ -40,6 +40,9 @@ pub enum ForwardFailure {
     /// The downstream's body grew past `limits.max_body_bytes` while it
     /// was being sent, and was cut off there.
     BodyTooLarge,
+    /// The timeout ran out while the downstream's own request body was
+    /// still awaited: the caller's fault, not the target's.
+    ClientTimeout,
 }
 
 impl ForwardFailure {
@@ -51,6 +54,7 @@ impl ForwardFailure {
             ForwardFailure::Other => "other",
             ForwardFailure::ClientBody => "client_body",
             ForwardFailure::BodyTooLarge => "body_too_large",
+            ForwardFailure::ClientTimeout => "client_timeout",
         }
     }
 }
@@ -103,7 +107,9 @@ impl Refusal {
             }
             Refusal::BadPath(_) | Refusal::BadRequest(_) => Outcome::BadRequest,
             Refusal::Forward(_, ForwardFailure::BodyTooLarge) => Outcome::TooLarge,
-            Refusal::Forward(_, ForwardFailure::ClientBody) => Outcome::BadRequest,
+            Refusal::Forward(_, ForwardFailure::ClientBody | ForwardFailure::ClientTimeout) => {
+                Outcome::BadRequest
+            }
             Refusal::RateLimited(_) => Outcome::RateLimited,
             Refusal::Forward(_, ForwardFailure::Timeout) => Outcome::GatewayTimeout,
             Refusal::Forward(Target::AccountStore, ForwardFailure::Connect) => Outcome::Unavailable,
@@ -269,6 +275,11 @@ fn forward_failure(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the request body is malformed",
+        ),
+        (_, ForwardFailure::ClientTimeout) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "the request body did not arrive in time",
         ),
         (Target::AccountStore, ForwardFailure::Connect) => (
             StatusCode::SERVICE_UNAVAILABLE,

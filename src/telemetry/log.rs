@@ -71,17 +71,27 @@ pub struct LevelFilter {
     pub pinned: bool,
 }
 
-/// Chooses the level filter: `RUST_LOG` in `env` when set to anything but
-/// blanks, else `level`. `tollgate check` calls this too, so that it
+/// Says whether `filter` holds no directive at all: blanks and commas
+/// only. `EnvFilter` reads such a text as a filter that turns every line
+/// off, errors included, which nobody means to write.
+pub fn has_no_directive(filter: &str) -> bool {
+    filter
+        .split(',')
+        .all(|directive| directive.trim().is_empty())
+}
+
+/// Chooses the level filter: `RUST_LOG` in `env` when it holds a
+/// directive, else `level`. `tollgate check` calls this too, so that it
 /// refuses what `tollgate run` would.
 pub fn level_filter(env: &Env, level: &str) -> Result<LevelFilter, LogError> {
     // An empty filter has no directive, so it would turn every line off,
     // errors included, and pin that against `log.level` on reload. A blank
-    // `RUST_LOG` is what a template leaves when it has no value to give:
-    // it means "no override", not "silence".
+    // `RUST_LOG` is what a template leaves when it has no value to give,
+    // and a list template with no items leaves its commas: both mean "no
+    // override", not "silence".
     let from_env = env
         .text("RUST_LOG")?
-        .filter(|directive| !directive.trim().is_empty());
+        .filter(|directive| !has_no_directive(directive));
     let pinned = from_env.is_some();
     let directive = from_env.unwrap_or_else(|| level.to_owned());
     let filter = EnvFilter::builder()
@@ -94,9 +104,9 @@ pub fn level_filter(env: &Env, level: &str) -> Result<LevelFilter, LogError> {
 ///
 /// `RUST_LOG`, when set, wins over `level`, so an operator can turn on debug
 /// logs without editing the config; set to something that is not UTF-8, it
-/// is refused rather than quietly ignored. Set to nothing but blanks, it
-/// counts as unset. A second call (as in tests that start several
-/// tollgates) keeps the first subscriber.
+/// is refused rather than quietly ignored. Set to nothing but blanks and
+/// commas, it counts as unset. A second call (as in tests that start
+/// several tollgates) keeps the first subscriber.
 pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,

@@ -288,7 +288,8 @@ fn bounded(
 /// so that a typo fails at load rather than silently logging nothing.
 pub(super) fn log(doc: Document<'_>, raw: &LogConfig) -> Result<LogSettings, ConfigError> {
     let level = raw.level.get_ref();
-    if level.trim().is_empty() {
+    // Commas alone are as empty as nothing: no directive, every line off.
+    if crate::telemetry::log::has_no_directive(level) {
         return Err(doc.invalid(
             raw.level.span(),
             "log.level",
