@@ -88,3 +88,29 @@ async fn a_config_broken_while_tollgate_starts_is_refused_once_and_the_running_o
     site.wait_for_status("/beta/games", None, 200).await;
     site.shutdown().await;
 }
+
+/// A file tollgate does not read, created beside the config while tollgate
+/// starts, reloads nothing, as it does once tollgate serves: the watch
+/// notes what the files held when it began.
+#[tokio::test]
+async fn a_neighbour_file_created_while_tollgate_starts_reloads_nothing() {
+    let upstream = Upstream::start().await;
+    let mut site = Watched::new();
+    site.write("hmac.key", SECRET_OLD);
+    let text = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), "");
+    site.write(CONFIG, &text);
+
+    let neighbour = |site: &Watched| site.write("notes.txt", "not tollgate's");
+    site.start_racing(CONFIG, env_of(&[]), |_| {}, neighbour)
+        .await;
+
+    tokio::time::sleep(SETTLE).await;
+    // 1 before the fix ("no setting; files re-read").
+    assert_eq!(site.reloads("ok").await, 0.0);
+    assert_eq!(site.reloads("error").await, 0.0);
+
+    // The watch still works: a real change reloads.
+    site.write("hmac.key", SECRET_NEW);
+    site.wait_for_reloads("ok", 1.0).await;
+    site.shutdown().await;
+}

@@ -7,14 +7,13 @@
 //! running config stays, a warning names the file, line and key, and
 //! `tollgate_config_reloads_total{result="error"}` counts it.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use crate::config::diff::{self, RestartOnly};
-use crate::config::watch::{ConfigWatch, TriggerKind, watched_files};
+use crate::config::watch::{ConfigWatch, Fingerprint, TriggerKind, fingerprint, watched_files};
 use crate::config::{self, ConfigError, Settings};
 use crate::env::Env;
 use crate::keys::KeyError;
@@ -177,7 +176,8 @@ fn key_summary(snapshot: &Snapshot) -> String {
 ///
 /// A file change reloads only when the watched files' contents differ
 /// from the last reload's: a directory also sees changes to files tollgate
-/// does not read. SIGHUP always reloads, since the operator asked.
+/// does not read. SIGHUP always reloads, since the operator asked, and so
+/// does a config file found changed when the task starts.
 pub(super) struct Reloader {
     changes: ConfigWatch,
     path: PathBuf,
@@ -186,7 +186,7 @@ pub(super) struct Reloader {
     files: Vec<PathBuf>,
     /// The contents last reloaded; `None` when unknown, so that the next
     /// change reloads whatever it finds.
-    seen: Option<Vec<Option<u64>>>,
+    seen: Option<Fingerprint>,
     /// The config file changed between being read at start and being
     /// watched; the task reloads before it waits.
     stale: bool,
@@ -210,15 +210,20 @@ impl Reloader {
         let files = files_to_watch(&path, &state);
         changes.watch_files(&files);
         let stale = changed_since_read(&path, &state);
+        // What the files held when the watch began: tollgate read its keys
+        // after that, so a later event with the same contents changes
+        // nothing, and one with other contents reloads. Without it (or for
+        // a file named since), the first change reloads whatever it finds.
+        let seen = changes
+            .take_baseline()
+            .and_then(|(watched, seen)| fingerprint_of(&watched, &seen, &files));
         Reloader {
             changes,
             path,
             state,
             env,
             files,
-            // Unknown: the files may have changed after tollgate read them,
-            // so the first change reloads whatever it finds.
-            seen: None,
+            seen,
             stale,
         }
     }
@@ -227,7 +232,7 @@ impl Reloader {
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         loop {
             let trigger = if std::mem::take(&mut self.stale) {
-                TriggerKind::Files
+                TriggerKind::Start
             } else {
                 tokio::select! {
                     trigger = self.changes.next() => trigger,
@@ -292,7 +297,7 @@ fn fingerprint_of(
     before: &[PathBuf],
     seen: &[Option<u64>],
     after: &[PathBuf],
-) -> Option<Vec<Option<u64>>> {
+) -> Option<Fingerprint> {
     after
         .iter()
         .map(|file| {
@@ -330,20 +335,4 @@ fn changed_since_read(path: &Path, state: &State) -> bool {
         // Reloading refuses it and says where it is wrong.
         Err(_) => true,
     }
-}
-
-/// Hashes each file's contents (`None` for a file that cannot be read), to
-/// tell a real change from a touch or a neighbour's change. Not a security
-/// measure: it only saves a needless reload and cache flush. The files are
-/// small and local, so they are read inline.
-fn fingerprint(files: &[PathBuf]) -> Vec<Option<u64>> {
-    files
-        .iter()
-        .map(|file| {
-            let bytes = config::file::read_file(file).ok()?;
-            let mut hasher = DefaultHasher::new();
-            bytes.hash(&mut hasher);
-            Some(hasher.finish())
-        })
-        .collect()
 }

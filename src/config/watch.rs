@@ -14,6 +14,7 @@
 //! the caller, who can compare contents; this module only says "look".
 
 use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,6 +39,9 @@ pub enum TriggerKind {
     Files,
     /// The process got SIGHUP: the operator asked for a reload.
     Hangup,
+    /// The config file changed between tollgate reading it at start and
+    /// the watch beginning, so no event will tell.
+    Start,
 }
 
 impl TriggerKind {
@@ -46,6 +50,7 @@ impl TriggerKind {
         match self {
             TriggerKind::Files => "file_change",
             TriggerKind::Hangup => "sighup",
+            TriggerKind::Start => "changed_during_start",
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct ConfigWatch {
     watcher: Option<RecommendedWatcher>,
     changes: mpsc::Receiver<()>,
     dirs: BTreeSet<PathBuf>,
+    /// The files watched from the start and their contents then.
+    baseline: Option<(Vec<PathBuf>, Fingerprint)>,
 }
 
 impl ConfigWatch {
@@ -150,6 +157,7 @@ impl ConfigWatch {
             watcher,
             changes,
             dirs: BTreeSet::new(),
+            baseline: None,
         }
     }
 
@@ -157,10 +165,23 @@ impl ConfigWatch {
     /// name. Made before tollgate loads its keys and binds, and handed to
     /// the reloader afterwards, so a change made while tollgate starts
     /// (a remote key set fetch may take seconds) is not missed.
+    ///
+    /// It also notes what the files hold once watched (see
+    /// [`ConfigWatch::take_baseline`]), so that an event in their
+    /// directories that changed none of them does not reload.
     pub fn for_config(hangup: Hangup, path: &Path, settings: &Settings) -> Self {
         let mut watch = ConfigWatch::new(hangup);
-        watch.watch_files(&watched_files(path, settings));
+        let files = watched_files(path, settings);
+        watch.watch_files(&files);
+        let contents = fingerprint(&files);
+        watch.baseline = Some((files, contents));
         watch
+    }
+
+    /// Returns the files [`ConfigWatch::for_config`] watched and what they
+    /// held then, once.
+    pub fn take_baseline(&mut self) -> Option<(Vec<PathBuf>, Fingerprint)> {
+        self.baseline.take()
     }
 
     /// Watches the directories of `files` (and of their symlink targets),
@@ -253,6 +274,26 @@ fn dirs_of(file: &Path) -> Vec<PathBuf> {
         dirs.push(real);
     }
     dirs
+}
+
+/// One hash per watched file, in order; `None` for a file that cannot be
+/// read.
+pub type Fingerprint = Vec<Option<u64>>;
+
+/// Hashes each file's contents (`None` for a file that cannot be read), to
+/// tell a real change from a touch or a neighbour's change. Not a security
+/// measure: it only saves a needless reload and cache flush. The files are
+/// small and local, so they are read inline.
+pub fn fingerprint(files: &[PathBuf]) -> Fingerprint {
+    files
+        .iter()
+        .map(|file| {
+            let bytes = super::file::read_file(file).ok()?;
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            Some(hasher.finish())
+        })
+        .collect()
 }
 
 /// Lists the config file and every file it names: secret files, JWKS
