@@ -99,3 +99,65 @@ fn a_log_level_of_commas_alone_is_refused_as_empty() {
         );
     }
 }
+
+/// Regression (attack 11): `log.level = "warning"` (or `verbose`, `10`)
+/// was read as a log target named so, shown at trace, and every line of
+/// tollgate's own was off; the config claims typos fail at load.
+#[test]
+fn a_log_level_that_names_no_level_is_refused_with_its_line() {
+    for typo in ["warning", "verbose", "10", "info,tollgate"] {
+        let text = binary::config("attack11", "http://127.0.0.1:9")
+            .replace(r#"level = "info""#, &format!("level = {typo:?}"));
+        let output = check(&text, &[(SECRET_ENV, OsStr::new(SECRET))]);
+
+        assert_eq!(
+            output.code(),
+            Some(2),
+            "log.level = {typo:?}: {}",
+            output.stdout_text()
+        );
+        let line = support::binary::line_of(&text, "level = ");
+        assert!(
+            output.stderr.contains(&format!(":{line}: log.level: ")),
+            "log.level = {typo:?}: {}",
+            output.stderr
+        );
+        assert!(
+            output.stderr.contains("names no level"),
+            "{}",
+            output.stderr
+        );
+    }
+}
+
+/// Regression (attack 11): a directive with a blank before it (`" info"`)
+/// was read as a log target named `" info"`, in `log.level` and in
+/// `RUST_LOG` alike, and every line was off. Blanks around a directive
+/// are now dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blanks_around_a_directive_are_dropped() {
+    let upstream = Upstream::start().await;
+    let text = binary::config("attack11", &format!("http://{}", upstream.addr()))
+        .replace(r#"level = "info""#, r#"level = " info ""#);
+
+    let checked = check(&text, &[(SECRET_ENV, OsStr::new(SECRET))]);
+    assert!(checked.status.success(), "stderr: {}", checked.stderr);
+    assert!(
+        checked
+            .stdout_text()
+            .contains("log filter info (from log.level)"),
+        "{}",
+        checked.stdout_text()
+    );
+
+    let served = Served::start(&text, &[(SECRET_ENV, SECRET), ("RUST_LOG", " info ,")]);
+    let answer = binary::get(&served.url("/api/x"), &[]).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let output = served.terminate();
+    let lines = output.json_lines();
+    assert!(
+        lines.iter().any(|line| line["message"] == "request"),
+        "no access line with RUST_LOG=\" info ,\": {}",
+        output.stdout_text()
+    );
+}

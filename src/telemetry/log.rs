@@ -80,6 +80,41 @@ pub fn has_no_directive(filter: &str) -> bool {
         .all(|directive| directive.trim().is_empty())
 }
 
+/// Parses a level filter as `RUST_LOG` and `log.level` are read: each
+/// comma-separated directive is trimmed and blank ones are dropped, since
+/// `EnvFilter` would read `" info"` as a log target named `" info"` and
+/// turn every other line off.
+pub fn parse_filter(text: &str) -> Result<EnvFilter, LogError> {
+    let directives: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    EnvFilter::builder()
+        .parse(directives.join(","))
+        .map_err(|source| LogError::Filter {
+            directive: text.to_owned(),
+            source,
+        })
+}
+
+/// Returns the first directive of `text` that names no level: a bare word
+/// such as `warning` or `verbose`, which `EnvFilter` reads as a log target
+/// to show at `trace`, leaving every other line off. Valid in `RUST_LOG`
+/// (`RUST_LOG=tollgate` means "all of tollgate"), but in `log.level` it is
+/// almost always a typo.
+pub fn bare_target(text: &str) -> Option<&str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .find(|directive| {
+            !directive.contains('=')
+                && directive
+                    .parse::<tracing::level_filters::LevelFilter>()
+                    .is_err()
+        })
+}
+
 /// Chooses the level filter: `RUST_LOG` in `env` when it holds a
 /// directive, else `level`. `tollgate check` calls this too, so that it
 /// refuses what `tollgate run` would.
@@ -93,10 +128,7 @@ pub fn level_filter(env: &Env, level: &str) -> Result<LevelFilter, LogError> {
         .text("RUST_LOG")?
         .filter(|directive| !has_no_directive(directive));
     let pinned = from_env.is_some();
-    let directive = from_env.unwrap_or_else(|| level.to_owned());
-    let filter = EnvFilter::builder()
-        .parse(&directive)
-        .map_err(|source| LogError::Filter { directive, source })?;
+    let filter = parse_filter(from_env.as_deref().unwrap_or(level))?;
     Ok(LevelFilter { filter, pinned })
 }
 
@@ -139,12 +171,7 @@ pub fn set_level(level: &str) -> Result<LevelChange, LogError> {
     if handle.pinned {
         return Ok(LevelChange::Pinned);
     }
-    let filter = EnvFilter::builder()
-        .parse(level)
-        .map_err(|source| LogError::Filter {
-            directive: level.to_owned(),
-            source,
-        })?;
+    let filter = parse_filter(level)?;
     match handle.filter.reload(filter) {
         Ok(()) => Ok(LevelChange::Applied),
         // The subscriber is gone, which only happens as the process ends.

@@ -6,7 +6,6 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use toml::Spanned;
-use tracing_subscriber::EnvFilter;
 
 use super::tls::{self, ClientTlsKeys};
 use super::values::{self, PathKind};
@@ -19,6 +18,7 @@ use crate::config::{
     AccountStoreSettings, CacheSettings, ConfigError, LimitSettings, ListenSettings,
     ListenerLimits, LogSettings, RateSettings, UpstreamSettings,
 };
+use crate::telemetry::log::{LogError, bare_target, has_no_directive, parse_filter};
 
 /// The longest service name: it appears in every refusal's realm, so keep
 /// it short.
@@ -289,15 +289,23 @@ fn bounded(
 pub(super) fn log(doc: Document<'_>, raw: &LogConfig) -> Result<LogSettings, ConfigError> {
     let level = raw.level.get_ref();
     // Commas alone are as empty as nothing: no directive, every line off.
-    if crate::telemetry::log::has_no_directive(level) {
+    if has_no_directive(level) {
         return Err(doc.invalid(
             raw.level.span(),
             "log.level",
             "an empty level is not allowed",
         ));
     }
-    if let Err(error) = EnvFilter::try_new(level) {
-        let message = format!("{level:?} is not a log filter: {error}");
+    if let Err(LogError::Filter { source, .. }) = parse_filter(level) {
+        let message = format!("{level:?} is not a log filter: {source}");
+        return Err(doc.invalid(raw.level.span(), "log.level", message));
+    }
+    if let Some(word) = bare_target(level) {
+        let message = format!(
+            "{word:?} names no level (a bare word is read as a log target to show at trace, \
+             turning every other line off); use off, error, warn, info, debug, trace or \
+             target=level"
+        );
         return Err(doc.invalid(raw.level.span(), "log.level", message));
     }
     Ok(LogSettings {
