@@ -210,6 +210,27 @@ async fn an_upstream_answering_garbage_gives_502() {
     tollgate.shutdown().await;
 }
 
+/// Regression (attack 11): a status past 599 was passed to the caller as
+/// it came. RFC 9110 (section 15) has a client treat such a status as a
+/// server error, and tollgate is the upstream's client: it answers 502.
+#[tokio::test]
+async fn an_upstream_status_past_599_gives_502() {
+    let upstream = FaultyUpstream::start().await;
+    let tollgate = in_front_of(&upstream).await;
+
+    let answer = tollgate
+        .get("/api/status-999")
+        .bearer(&token())
+        .send()
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{answer:?}");
+    assert_eq!(answer.json()["error"], "upstream_unavailable");
+    assert_eq!(upstream_errors(&tollgate, "other").await, 1.0);
+
+    assert_serving(&tollgate).await;
+    tollgate.shutdown().await;
+}
+
 // --- the account store ------------------------------------------------------
 
 #[tokio::test]

@@ -119,6 +119,10 @@ async fn answer(mut stream: TcpStream, path: &str) -> std::io::Result<()> {
             reset(stream)?;
         }
         "reset-before-head" => reset(stream)?,
+        "status-999" => {
+            let head = "HTTP/1.1 999 Weird\r\nContent-Length: 5\r\nConnection: close\r\n\r\nweird";
+            stream.write_all(head.as_bytes()).await?;
+        }
         "slow-head" => {
             tokio::time::sleep(STALL).await;
             write_normal(&mut stream).await?;
