@@ -87,6 +87,9 @@ impl Forwarder {
         max_body: u64,
         metrics: &TargetMetrics,
     ) -> Result<Response<TargetBody>, ForwardFailure> {
+        // Only a request that names an upgrade may be answered 101: the
+        // WebSocket handshake, whose `Upgrade` alone survives the scrub.
+        let asks_upgrade = request.headers().contains_key(http::header::UPGRADE);
         let broken = Arc::new(AtomicU8::new(BODY_WHOLE));
         let request = request.map(|body| WatchedBody {
             inner: body,
@@ -116,6 +119,17 @@ impl Forwarder {
                     status = response.status().as_u16(),
                     "target sent an invalid status"
                 );
+                metrics.other_errors.increment(1);
+                Err(ForwardFailure::Other)
+            }
+            // RFC 9110, section 15.2.2: a server switches only when asked.
+            // Passed on, the 101 would tell an HTTP/1.1 caller that its
+            // connection now speaks another protocol, and is malformed on
+            // HTTP/2.
+            Ok(Ok(response))
+                if response.status() == http::StatusCode::SWITCHING_PROTOCOLS && !asks_upgrade =>
+            {
+                tracing::debug!("target switched protocols unasked");
                 metrics.other_errors.increment(1);
                 Err(ForwardFailure::Other)
             }
