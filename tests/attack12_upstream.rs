@@ -64,6 +64,11 @@ fn script(name: &str) -> &'static [u8] {
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\
               Link: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         }
+        "trailers" => {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n\
+              2\r\nok\r\n0\r\nX-Checksum: abc\r\nConnection: close\r\nKeep-Alive: 5\r\n\
+              Transfer-Encoding: chunked\r\nContent-Length: 9\r\nX-Request-Id: spoofed\r\n\r\n"
+        }
         "head-with-body" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
         _ => NORMAL,
     }
@@ -298,6 +303,42 @@ async fn a_204_reaches_the_caller_without_a_content_length() {
     assert!(answer.headers.get("content-length").is_none(), "{answer:?}");
     assert!(answer.body.is_empty());
     assert_normal(&next);
+    tollgate.shutdown().await;
+}
+
+/// RFC 9110 section 6.5.1: framing and connection fields have no place in
+/// trailers. The target's trailers reached HTTP/2 callers as they came: a
+/// `Connection` or `Transfer-Encoding` among them made h2 reset the
+/// stream after the whole body (CANCEL), and a `Content-Length` or a
+/// second `X-Request-Id` reached the caller beside the head's.
+#[tokio::test]
+async fn a_targets_trailers_reach_an_http2_caller_without_connection_fields() {
+    let (upstream, _heads) = scripted_upstream().await;
+    let tollgate = in_front_of(upstream).await;
+
+    let stream = TcpStream::connect(tollgate.addr()).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(connection);
+    let request = Request::get("http://tollgate.test/api/trailers")
+        .header("authorization", format!("Bearer {}", token()))
+        .header("te", "trailers")
+        .body(Empty::<Bytes>::new())
+        .expect("valid request");
+    let response = sender.send_request(request).await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = tokio::time::timeout(Duration::from_secs(5), response.into_body().collect())
+        .await
+        .expect("the body within 5 s")
+        .expect("the stream ends cleanly");
+    let trailers = body.trailers().cloned().expect("the trailers");
+    assert_eq!(body.to_bytes(), "ok");
+    let names: Vec<_> = trailers.keys().map(|name| name.as_str()).collect();
+    assert_eq!(names, ["x-checksum"], "{trailers:?}");
     tollgate.shutdown().await;
 }
 

@@ -213,10 +213,19 @@ impl Body for TargetBody {
         self: Pin<&mut Self>,
         context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
+        let polled = match self.get_mut() {
             TargetBody::Pooled(body) => Pin::new(body).poll_frame(context),
             TargetBody::Session(body) => Pin::new(body).poll_frame(context),
-        }
+        };
+        // Only HTTP/2 callers get trailers (hyper drops them on HTTP/1.1,
+        // since the `Trailer` header is hop-by-hop); few answers have any.
+        polled.map_ok(|frame| match frame.into_trailers() {
+            Ok(mut trailers) => {
+                super::headers::tidy_trailers(&mut trailers);
+                Frame::trailers(trailers)
+            }
+            Err(frame) => frame,
+        })
     }
 
     fn is_end_stream(&self) -> bool {

@@ -214,6 +214,18 @@ pub fn tidy_content_length(headers: &mut HeaderMap, status: StatusCode) {
     };
 }
 
+/// Makes a target's trailers fit to pass on: the hop-by-hop fields, as in
+/// the head, and those that only the head may carry: `Content-Length`
+/// (framing, RFC 9110 section 6.5.1) and the request id tollgate answers
+/// with. h2 refuses to send a connection-specific field and resets the
+/// caller's stream instead, so one of them turned a whole answer into a
+/// failed one; the others reached HTTP/2 callers beside the head's own.
+pub fn tidy_trailers(trailers: &mut HeaderMap) {
+    remove_hop_by_hop(trailers, None);
+    trailers.remove(CONTENT_LENGTH);
+    trailers.remove(X_REQUEST_ID);
+}
+
 /// Returns the WebSocket upgrade token when the request is an HTTP/1.1
 /// `Upgrade: websocket` handshake: `Connection` lists `upgrade` and `Upgrade`
 /// is `websocket`, both case-insensitively. Any other `Upgrade` value (`h2c`
