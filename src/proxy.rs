@@ -466,8 +466,17 @@ impl Proxy {
                 let closing = self.closing.clone();
                 forward::spawn_tunnel(downstream, upstream, closing, timers, slot);
             }
-            _ => headers::remove_hop_by_hop(response.headers_mut(), None),
+            _ => {
+                let status = response.status();
+                headers::remove_hop_by_hop(response.headers_mut(), None);
+                headers::tidy_content_length(response.headers_mut(), status);
+            }
         }
+        // RFC 9110 section 6.2: tollgate answers in its own HTTP version.
+        // An HTTP/1.0 target's version passed on made hyper close the
+        // caller's connection after the answer; hyper itself answers an
+        // HTTP/1.0 caller in 1.0.
+        *response.version_mut() = Version::HTTP_11;
         response.map(|body| body.boxed())
     }
 

@@ -243,6 +243,10 @@ impl Reloader {
             let now = fingerprint(&self.files);
             if trigger == TriggerKind::Files && self.seen.as_ref() == Some(&now) {
                 tracing::debug!("watched files unchanged; no reload");
+                // The links may lead elsewhere all the same: a swap of
+                // `..data` to a copy of the same files. Left on the old
+                // directory, the watch would miss the next write there.
+                self.changes.watch_files(&self.files);
                 continue;
             }
             self.seen = Some(now);

@@ -87,6 +87,9 @@ impl Forwarder {
         max_body: u64,
         metrics: &TargetMetrics,
     ) -> Result<Response<TargetBody>, ForwardFailure> {
+        // Only a request that names an upgrade may be answered 101: the
+        // WebSocket handshake, whose `Upgrade` alone survives the scrub.
+        let asks_upgrade = request.headers().contains_key(http::header::UPGRADE);
         let broken = Arc::new(AtomicU8::new(BODY_WHOLE));
         let request = request.map(|body| WatchedBody {
             inner: body,
@@ -116,6 +119,17 @@ impl Forwarder {
                     status = response.status().as_u16(),
                     "target sent an invalid status"
                 );
+                metrics.other_errors.increment(1);
+                Err(ForwardFailure::Other)
+            }
+            // RFC 9110, section 15.2.2: a server switches only when asked.
+            // Passed on, the 101 would tell an HTTP/1.1 caller that its
+            // connection now speaks another protocol, and is malformed on
+            // HTTP/2.
+            Ok(Ok(response))
+                if response.status() == http::StatusCode::SWITCHING_PROTOCOLS && !asks_upgrade =>
+            {
+                tracing::debug!("target switched protocols unasked");
                 metrics.other_errors.increment(1);
                 Err(ForwardFailure::Other)
             }
@@ -199,10 +213,19 @@ impl Body for TargetBody {
         self: Pin<&mut Self>,
         context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
+        let polled = match self.get_mut() {
             TargetBody::Pooled(body) => Pin::new(body).poll_frame(context),
             TargetBody::Session(body) => Pin::new(body).poll_frame(context),
-        }
+        };
+        // Only HTTP/2 callers get trailers (hyper drops them on HTTP/1.1,
+        // since the `Trailer` header is hop-by-hop); few answers have any.
+        polled.map_ok(|frame| match frame.into_trailers() {
+            Ok(mut trailers) => {
+                super::headers::tidy_trailers(&mut trailers);
+                Frame::trailers(trailers)
+            }
+            Err(frame) => frame,
+        })
     }
 
     fn is_end_stream(&self) -> bool {

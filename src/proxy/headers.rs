@@ -16,7 +16,7 @@ use http::header::{
     AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use uuid::Uuid;
 
 /// Names the header that carries the request id, to the upstream and back.
@@ -180,6 +180,50 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) 
         headers.insert(UPGRADE, value);
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+/// Makes a target's `Content-Length` fit to pass on: removed from a 1xx
+/// or 204, which may not carry one (RFC 9110 section 8.6; HTTP/2 callers
+/// take it for a body that never came), and written once as a plain number
+/// where the target repeated it (`5, 5`, or two lines) and hyper took the
+/// one value as the length. A sender may not pass such a list on, and a
+/// client or cache ahead of tollgate could read it its own way.
+pub fn tidy_content_length(headers: &mut HeaderMap, status: StatusCode) {
+    if status.is_informational() || status == StatusCode::NO_CONTENT {
+        headers.remove(CONTENT_LENGTH);
+        return;
+    }
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let Some(first) = values.next() else {
+        return;
+    };
+    let is_plain = first.as_bytes().iter().all(u8::is_ascii_digit);
+    if is_plain && values.next().is_none() {
+        return;
+    }
+    // hyper refused the answer unless every value was the same number.
+    let length = first
+        .as_bytes()
+        .split(|&byte| byte == b',')
+        .next()
+        .and_then(|value| std::str::from_utf8(value.trim_ascii()).ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match length {
+        Some(length) => headers.insert(CONTENT_LENGTH, HeaderValue::from(length)),
+        None => headers.remove(CONTENT_LENGTH),
+    };
+}
+
+/// Makes a target's trailers fit to pass on: the hop-by-hop fields, as in
+/// the head, and those that only the head may carry: `Content-Length`
+/// (framing, RFC 9110 section 6.5.1) and the request id tollgate answers
+/// with. h2 refuses to send a connection-specific field and resets the
+/// caller's stream instead, so one of them turned a whole answer into a
+/// failed one; the others reached HTTP/2 callers beside the head's own.
+pub fn tidy_trailers(trailers: &mut HeaderMap) {
+    remove_hop_by_hop(trailers, None);
+    trailers.remove(CONTENT_LENGTH);
+    trailers.remove(X_REQUEST_ID);
 }
 
 /// Returns the WebSocket upgrade token when the request is an HTTP/1.1

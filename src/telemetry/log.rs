@@ -99,8 +99,9 @@ pub fn parse_filter(text: &str) -> Result<EnvFilter, LogError> {
 }
 
 /// Returns the first directive of `text` that names no level: a bare word
-/// such as `warning` or `verbose`, which `EnvFilter` reads as a log target
-/// to show at `trace`, leaving every other line off. Valid in `RUST_LOG`
+/// such as `warning` or `verbose`, or a target with nothing after its `=`
+/// (`tollgate=`), which `EnvFilter` reads as a log target to show at
+/// `trace`, leaving every other line off. Valid in `RUST_LOG`
 /// (`RUST_LOG=tollgate` means "all of tollgate"), but in `log.level` it is
 /// almost always a typo.
 pub fn bare_target(text: &str) -> Option<&str> {
@@ -108,10 +109,11 @@ pub fn bare_target(text: &str) -> Option<&str> {
         .map(str::trim)
         .filter(|directive| !directive.is_empty())
         .find(|directive| {
-            !directive.contains('=')
+            let is_bare = !directive.contains('=')
                 && directive
                     .parse::<tracing::level_filters::LevelFilter>()
-                    .is_err()
+                    .is_err();
+            is_bare || directive.ends_with('=')
         })
 }
 

@@ -302,9 +302,9 @@ pub(super) fn log(doc: Document<'_>, raw: &LogConfig) -> Result<LogSettings, Con
     }
     if let Some(word) = bare_target(level) {
         let message = format!(
-            "{word:?} names no level (a bare word is read as a log target to show at trace, \
-             turning every other line off); use off, error, warn, info, debug, trace or \
-             target=level"
+            "{word:?} names no level (a bare word, or a target with nothing after its =, is \
+             read as a log target to show at trace, turning every other line off); use off, \
+             error, warn, info, debug, trace or target=level"
         );
         return Err(doc.invalid(raw.level.span(), "log.level", message));
     }

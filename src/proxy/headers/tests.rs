@@ -1,11 +1,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, TE, UPGRADE};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::{
     IdentityHeaderNames, X_REQUEST_ID, remove_hop_by_hop, remove_target_overrides, request_id,
-    scrub_identity, set_forwarding, trace_id, websocket_upgrade,
+    scrub_identity, set_forwarding, tidy_content_length, trace_id, websocket_upgrade,
 };
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
@@ -483,4 +483,33 @@ fn a_malformed_traceparent_yields_nothing() {
         assert_eq!(trace_id(&headers), None, "{bad}");
     }
     assert_eq!(trace_id(&HeaderMap::new()), None);
+}
+
+#[test]
+fn a_targets_repeated_content_length_is_written_once() {
+    for pairs in [
+        &[("content-length", "5")][..],
+        &[("content-length", "5, 5")],
+        &[("content-length", " 5 ,5")],
+        &[("content-length", "5"), ("content-length", "5")],
+    ] {
+        let mut headers = map(pairs);
+        tidy_content_length(&mut headers, StatusCode::OK);
+        assert_eq!(values(&headers, "content-length"), ["5"], "{pairs:?}");
+    }
+    let mut unparsable = map(&[("content-length", "five")]);
+    tidy_content_length(&mut unparsable, StatusCode::OK);
+    assert!(!unparsable.contains_key(CONTENT_LENGTH));
+}
+
+#[test]
+fn a_204_or_a_1xx_loses_its_content_length_and_a_304_keeps_it() {
+    for status in [StatusCode::NO_CONTENT, StatusCode::SWITCHING_PROTOCOLS] {
+        let mut headers = map(&[("content-length", "5")]);
+        tidy_content_length(&mut headers, status);
+        assert!(!headers.contains_key(CONTENT_LENGTH), "{status}");
+    }
+    let mut headers = map(&[("content-length", "5")]);
+    tidy_content_length(&mut headers, StatusCode::NOT_MODIFIED);
+    assert_eq!(values(&headers, "content-length"), ["5"]);
 }
