@@ -466,6 +466,18 @@ impl Proxy {
                 let closing = self.closing.clone();
                 forward::spawn_tunnel(downstream, upstream, closing, timers, slot);
             }
+            // RFC 9110, section 15.2.2: a server switches only when asked
+            // (the WebSocket handshake is the one upgrade passed on).
+            // Passed on, the 101 would tell an HTTP/1.1 caller that its
+            // connection now speaks another protocol, and is malformed on
+            // HTTP/2: the target failed.
+            (StatusCode::SWITCHING_PROTOCOLS, None) => {
+                tracing::debug!("target switched protocols unasked");
+                metrics.other_errors.increment(1);
+                let failure = ForwardFailure::Other;
+                log_failure(target, failure, exchange);
+                return respond::respond(Refusal::Forward(target, failure), snapshot);
+            }
             _ => {
                 let status = response.status();
                 headers::remove_hop_by_hop(response.headers_mut(), None);

@@ -87,9 +87,6 @@ impl Forwarder {
         max_body: u64,
         metrics: &TargetMetrics,
     ) -> Result<Response<TargetBody>, ForwardFailure> {
-        // Only a request that names an upgrade may be answered 101: the
-        // WebSocket handshake, whose `Upgrade` alone survives the scrub.
-        let asks_upgrade = request.headers().contains_key(http::header::UPGRADE);
         let broken = Arc::new(AtomicU8::new(BODY_WHOLE));
         let request = request.map(|body| WatchedBody {
             inner: body,
@@ -119,17 +116,6 @@ impl Forwarder {
                     status = response.status().as_u16(),
                     "target sent an invalid status"
                 );
-                metrics.other_errors.increment(1);
-                Err(ForwardFailure::Other)
-            }
-            // RFC 9110, section 15.2.2: a server switches only when asked.
-            // Passed on, the 101 would tell an HTTP/1.1 caller that its
-            // connection now speaks another protocol, and is malformed on
-            // HTTP/2.
-            Ok(Ok(response))
-                if response.status() == http::StatusCode::SWITCHING_PROTOCOLS && !asks_upgrade =>
-            {
-                tracing::debug!("target switched protocols unasked");
                 metrics.other_errors.increment(1);
                 Err(ForwardFailure::Other)
             }
@@ -219,12 +205,11 @@ impl Body for TargetBody {
         };
         // Only HTTP/2 callers get trailers (hyper drops them on HTTP/1.1,
         // since the `Trailer` header is hop-by-hop); few answers have any.
-        polled.map_ok(|frame| match frame.into_trailers() {
-            Ok(mut trailers) => {
-                super::headers::tidy_trailers(&mut trailers);
-                Frame::trailers(trailers)
+        polled.map_ok(|mut frame| {
+            if let Some(trailers) = frame.trailers_mut() {
+                super::headers::tidy_trailers(trailers);
             }
-            Err(frame) => frame,
+            frame
         })
     }
 
