@@ -506,7 +506,7 @@ pub fn check(path: &std::path::Path, env: &Env) -> Result<String, CheckError> {
     } else {
         "log.level"
     };
-    let _ = writeln!(out, "log filter {} (from {source})", log.filter);
+    let _ = writeln!(out, "log filter {} (from {source})", log.text);
     for provider in snapshot.providers.list() {
         let algorithms: Vec<String> = provider
             .algorithms

@@ -65,3 +65,60 @@ async fn a_key_written_in_place_after_a_swap_that_changed_nothing_is_reloaded() 
     assert_eq!(site.get("/api/games", Some(&new)).await.status, 200);
     site.shutdown().await;
 }
+
+/// Regression (attack 12): every ConfigMap update logged a `warn` from the
+/// file watcher ("Unable to remove the path from the watches"), with a
+/// source path of the build machine in it: tollgate asked to unwatch the
+/// old data directory, which its deletion had already unwatched. The real
+/// binary, with its secret file behind `..data`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_swap_logs_no_warning() {
+    use support::binary::{self, Served};
+
+    let upstream = Upstream::start().await;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let dir = keys.path();
+    publish(dir, "..v1", SECRET_OLD);
+    std::os::unix::fs::symlink("..data/hmac.key", dir.join("hmac.key")).expect("the key link");
+    let secret_file = dir
+        .join("hmac.key")
+        .display()
+        .to_string()
+        .replace('\\', "/");
+    let text = binary::config("attack12", &format!("http://{}", upstream.addr())).replace(
+        &format!("secret_env = \"{}\"", binary::SECRET_ENV),
+        &format!("secret_file = \"{secret_file}\""),
+    );
+    let served = Served::start(&text, &[]);
+
+    publish(dir, "..v2", SECRET_NEW);
+    std::fs::remove_dir_all(dir.join("..v1")).expect("drop the old data");
+    let authorization = format!("Bearer {}", hs256(SECRET_NEW, "bob"));
+    let url = served.url("/api/games");
+    support::reload::eventually("the new key in force", || async {
+        binary::get(&url, &[("authorization", &authorization)])
+            .await
+            .status
+            == 200
+    })
+    .await;
+    // A later change still lands: the watch followed the swap.
+    publish(dir, "..v3", SECRET_OLD);
+    let authorization = format!("Bearer {}", hs256(SECRET_OLD, "alice"));
+    support::reload::eventually("the third key in force", || async {
+        binary::get(&url, &[("authorization", &authorization)])
+            .await
+            .status
+            == 200
+    })
+    .await;
+
+    let output = served.terminate();
+    let warnings: Vec<String> = output
+        .json_lines()
+        .iter()
+        .filter(|line| line["level"] != "INFO" && line["level"] != "DEBUG")
+        .map(|line| line.to_string())
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}

@@ -67,6 +67,8 @@ pub enum LevelChange {
 pub struct LevelFilter {
     /// The filter.
     pub filter: EnvFilter,
+    /// The text it was parsed from, blanks around directives dropped.
+    pub text: String,
     /// `RUST_LOG` chose it, over the config's `log.level`.
     pub pinned: bool,
 }
@@ -80,16 +82,28 @@ pub fn has_no_directive(filter: &str) -> bool {
         .all(|directive| directive.trim().is_empty())
 }
 
+/// The file watcher's own messages are shown from `error` up unless the
+/// filter names its target: it warns about its bookkeeping whenever a
+/// watched directory is deleted, which is every ConfigMap update (the old
+/// data directory goes), with a source path of the build machine in it.
+const QUIET_WATCHER: &str = "notify=error";
+
 /// Parses a level filter as `RUST_LOG` and `log.level` are read: each
 /// comma-separated directive is trimmed and blank ones are dropped, since
 /// `EnvFilter` would read `" info"` as a log target named `" info"` and
-/// turn every other line off.
+/// turn every other line off; see also [`QUIET_WATCHER`].
 pub fn parse_filter(text: &str) -> Result<EnvFilter, LogError> {
-    let directives: Vec<&str> = text
+    let mut directives: Vec<&str> = text
         .split(',')
         .map(str::trim)
         .filter(|directive| !directive.is_empty())
         .collect();
+    if !directives
+        .iter()
+        .any(|directive| directive.starts_with("notify"))
+    {
+        directives.push(QUIET_WATCHER);
+    }
     EnvFilter::builder()
         .parse(directives.join(","))
         .map_err(|source| LogError::Filter {
@@ -130,8 +144,19 @@ pub fn level_filter(env: &Env, level: &str) -> Result<LevelFilter, LogError> {
         .text("RUST_LOG")?
         .filter(|directive| !has_no_directive(directive));
     let pinned = from_env.is_some();
-    let filter = parse_filter(from_env.as_deref().unwrap_or(level))?;
-    Ok(LevelFilter { filter, pinned })
+    let chosen = from_env.as_deref().unwrap_or(level);
+    let filter = parse_filter(chosen)?;
+    let text = chosen
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(LevelFilter {
+        filter,
+        text,
+        pinned,
+    })
 }
 
 /// Installs the JSON-lines subscriber for the process.
@@ -145,7 +170,7 @@ pub fn init<W>(service: &str, level: &str, writer: W) -> Result<(), LogError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    let LevelFilter { filter, pinned } = level_filter(&Env::process(), level)?;
+    let LevelFilter { filter, pinned, .. } = level_filter(&Env::process(), level)?;
 
     // Behind a reload layer so that a config reload can change the level
     // without a restart.
@@ -178,5 +203,24 @@ pub fn set_level(level: &str) -> Result<LevelChange, LogError> {
         Ok(()) => Ok(LevelChange::Applied),
         // The subscriber is gone, which only happens as the process ends.
         Err(_) => Ok(LevelChange::NotInstalled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> String {
+        parse_filter(text).expect("a valid filter").to_string()
+    }
+
+    #[test]
+    fn the_file_watcher_is_quiet_below_error_unless_named() {
+        assert!(parsed("info").contains(QUIET_WATCHER));
+        assert!(parsed(" debug , tollgate=trace").contains(QUIET_WATCHER));
+
+        let named = parsed("info,notify=debug");
+        assert!(!named.contains(QUIET_WATCHER), "{named}");
+        assert!(named.contains("notify=debug"), "{named}");
     }
 }
