@@ -456,6 +456,7 @@ impl Proxy {
             }
         };
 
+        let asked_upgrade = downstream_upgrade.is_some();
         match (response.status(), downstream_upgrade) {
             (StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) => {
                 let upstream = hyper::upgrade::on(&mut response);
@@ -466,13 +467,8 @@ impl Proxy {
                 let closing = self.closing.clone();
                 forward::spawn_tunnel(downstream, upstream, closing, timers, slot);
             }
-            // RFC 9110, section 15.2.2: a server switches only when asked
-            // (the WebSocket handshake is the one upgrade passed on).
-            // Passed on, the 101 would tell an HTTP/1.1 caller that its
-            // connection now speaks another protocol, and is malformed on
-            // HTTP/2: the target failed.
-            (StatusCode::SWITCHING_PROTOCOLS, None) => {
-                tracing::debug!("target switched protocols unasked");
+            (status, _) if is_invalid_answer(status, asked_upgrade) => {
+                tracing::debug!(status = status.as_u16(), "target sent an invalid status");
                 metrics.other_errors.increment(1);
                 let failure = ForwardFailure::Other;
                 log_failure(target, failure, exchange);
@@ -537,6 +533,16 @@ impl Proxy {
             trace_id: exchange.trace_id(),
         });
     }
+}
+
+/// Says whether a target's status is one a client must take as the
+/// target's failure: past 599 (RFC 9110, section 15: a client treats it as
+/// a server error, and tollgate is the target's client), or 101 to a
+/// request that asked for no upgrade (section 15.2.2: a server switches
+/// only when asked; passed on, it would tell an HTTP/1.1 caller that its
+/// connection now speaks another protocol, and is malformed on HTTP/2).
+fn is_invalid_answer(status: StatusCode, asked_upgrade: bool) -> bool {
+    status.as_u16() > 599 || (status == StatusCode::SWITCHING_PROTOCOLS && !asked_upgrade)
 }
 
 /// Gives a target's connections the TLS client settings of the snapshot in
@@ -670,6 +676,19 @@ fn unix_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_past_599_or_an_unasked_101_is_the_targets_failure() {
+        let status = |code| StatusCode::from_u16(code).expect("a status hyper parses");
+        for asked_upgrade in [false, true] {
+            assert!(is_invalid_answer(status(600), asked_upgrade));
+            assert!(is_invalid_answer(status(999), asked_upgrade));
+            assert!(!is_invalid_answer(status(599), asked_upgrade));
+            assert!(!is_invalid_answer(StatusCode::OK, asked_upgrade));
+        }
+        assert!(is_invalid_answer(StatusCode::SWITCHING_PROTOCOLS, false));
+        assert!(!is_invalid_answer(StatusCode::SWITCHING_PROTOCOLS, true));
+    }
 
     #[test]
     fn report_only_forwards_every_token_refusal_but_no_keys() {

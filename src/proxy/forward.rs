@@ -109,16 +109,6 @@ impl Forwarder {
         metrics.duration.record(started.elapsed().as_secs_f64());
 
         match result {
-            // RFC 9110, section 15: a status past 599 is treated as a
-            // server error by the client, which tollgate is here.
-            Ok(Ok(response)) if response.status().as_u16() > 599 => {
-                tracing::debug!(
-                    status = response.status().as_u16(),
-                    "target sent an invalid status"
-                );
-                metrics.other_errors.increment(1);
-                Err(ForwardFailure::Other)
-            }
             Ok(Ok(response)) => Ok(response),
             // Checked first: when the caller's own body breaks, the client
             // reports it as a failed send, but the target did nothing wrong.

@@ -73,13 +73,20 @@ pub struct LevelFilter {
     pub pinned: bool,
 }
 
+/// Splits a filter into its directives, each trimmed, blank ones dropped:
+/// `EnvFilter` would read `" info"` as a log target named `" info"` and
+/// turn every other line off.
+fn directives(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+}
+
 /// Says whether `filter` holds no directive at all: blanks and commas
 /// only. `EnvFilter` reads such a text as a filter that turns every line
 /// off, errors included, which nobody means to write.
 pub fn has_no_directive(filter: &str) -> bool {
-    filter
-        .split(',')
-        .all(|directive| directive.trim().is_empty())
+    directives(filter).next().is_none()
 }
 
 /// The file watcher's own messages are shown from `error` up unless the
@@ -88,24 +95,19 @@ pub fn has_no_directive(filter: &str) -> bool {
 /// data directory goes), with a source path of the build machine in it.
 const QUIET_WATCHER: &str = "notify=error";
 
-/// Parses a level filter as `RUST_LOG` and `log.level` are read: each
-/// comma-separated directive is trimmed and blank ones are dropped, since
-/// `EnvFilter` would read `" info"` as a log target named `" info"` and
-/// turn every other line off; see also [`QUIET_WATCHER`].
+/// Parses a level filter as `RUST_LOG` and `log.level` are read: the
+/// [`directives`] of `text`, and [`QUIET_WATCHER`] unless one names the
+/// watcher.
 pub fn parse_filter(text: &str) -> Result<EnvFilter, LogError> {
-    let mut directives: Vec<&str> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|directive| !directive.is_empty())
-        .collect();
-    if !directives
+    let mut parts: Vec<&str> = directives(text).collect();
+    if !parts
         .iter()
         .any(|directive| directive.starts_with("notify"))
     {
-        directives.push(QUIET_WATCHER);
+        parts.push(QUIET_WATCHER);
     }
     EnvFilter::builder()
-        .parse(directives.join(","))
+        .parse(parts.join(","))
         .map_err(|source| LogError::Filter {
             directive: text.to_owned(),
             source,
@@ -119,16 +121,13 @@ pub fn parse_filter(text: &str) -> Result<EnvFilter, LogError> {
 /// (`RUST_LOG=tollgate` means "all of tollgate"), but in `log.level` it is
 /// almost always a typo.
 pub fn bare_target(text: &str) -> Option<&str> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|directive| !directive.is_empty())
-        .find(|directive| {
-            let is_bare = !directive.contains('=')
-                && directive
-                    .parse::<tracing::level_filters::LevelFilter>()
-                    .is_err();
-            is_bare || directive.ends_with('=')
-        })
+    directives(text).find(|directive| {
+        let is_bare = !directive.contains('=')
+            && directive
+                .parse::<tracing::level_filters::LevelFilter>()
+                .is_err();
+        is_bare || directive.ends_with('=')
+    })
 }
 
 /// Chooses the level filter: `RUST_LOG` in `env` when it holds a
@@ -146,12 +145,7 @@ pub fn level_filter(env: &Env, level: &str) -> Result<LevelFilter, LogError> {
     let pinned = from_env.is_some();
     let chosen = from_env.as_deref().unwrap_or(level);
     let filter = parse_filter(chosen)?;
-    let text = chosen
-        .split(',')
-        .map(str::trim)
-        .filter(|directive| !directive.is_empty())
-        .collect::<Vec<_>>()
-        .join(",");
+    let text = directives(chosen).collect::<Vec<_>>().join(",");
     Ok(LevelFilter {
         filter,
         text,
