@@ -8,27 +8,12 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::json;
-
-use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config, env_of};
-use support::{Upstream, claims, hs256_with_key};
+use support::Upstream;
+use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config, env_of, hs256};
 
 /// Long enough for a second reload to show if one were coming: the
 /// watcher reports a change once the files have been quiet for 200 ms.
 const SETTLE: Duration = Duration::from_millis(1000);
-
-fn hs256(secret: &str, sub: &str) -> String {
-    let header = json!({"alg": "HS256", "typ": "JWT"});
-    hs256_with_key(secret.as_bytes(), &header, &claims(sub))
-}
-
-/// Provider lines for HS256 with the secrets in `file`.
-fn secret_file(site: &Watched, file: &str) -> String {
-    format!(
-        "algorithms = [\"HS256\"]\nsecret_file = \"{}\"",
-        site.file(file)
-    )
-}
 
 /// Regression (attack 11): a config rewritten while tollgate started to
 /// name another secret file was reloaded twice: once because it no longer
@@ -42,10 +27,10 @@ async fn a_config_naming_a_new_file_while_tollgate_starts_reloads_once() {
     let mut site = Watched::new();
     site.write("old.key", SECRET_OLD);
     site.write("new.key", SECRET_NEW);
-    let text = config(upstream.addr(), "", &secret_file(&site, "old.key"), "");
+    let text = config(upstream.addr(), "", &site.secret_file("old.key"), "");
     site.write(CONFIG, &text);
 
-    let renamed = config(upstream.addr(), "", &secret_file(&site, "new.key"), "");
+    let renamed = config(upstream.addr(), "", &site.secret_file("new.key"), "");
     let rename = |site: &Watched| site.write(CONFIG, &renamed);
     site.start_racing(CONFIG, env_of(&[]), |_| {}, rename).await;
 
@@ -65,9 +50,7 @@ async fn a_config_naming_a_new_file_while_tollgate_starts_reloads_once() {
 async fn a_config_broken_while_tollgate_starts_is_refused_once_and_the_running_one_kept() {
     let upstream = Upstream::start().await;
     let mut site = Watched::new();
-    site.write("hmac.key", SECRET_OLD);
-    let text = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), "");
-    site.write(CONFIG, &text);
+    let text = site.write_secret_file_config(upstream.addr(), "");
 
     let broken = text.replace("leeway = \"5s\"", "leeway = \"forever\"");
     assert_ne!(broken, text, "the test config holds a leeway to break");
@@ -96,9 +79,7 @@ async fn a_config_broken_while_tollgate_starts_is_refused_once_and_the_running_o
 async fn a_neighbour_file_created_while_tollgate_starts_reloads_nothing() {
     let upstream = Upstream::start().await;
     let mut site = Watched::new();
-    site.write("hmac.key", SECRET_OLD);
-    let text = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), "");
-    site.write(CONFIG, &text);
+    site.write_secret_file_config(upstream.addr(), "");
 
     let neighbour = |site: &Watched| site.write("notes.txt", "not tollgate's");
     site.start_racing(CONFIG, env_of(&[]), |_| {}, neighbour)

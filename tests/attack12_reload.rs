@@ -8,19 +8,12 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
-
-use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config};
-use support::{Upstream, claims, hs256_with_key};
+use support::Upstream;
+use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config, hs256};
 
 /// Long enough for a reload to show if one were coming: the watcher
 /// reports a change once the files have been quiet for 200 ms.
 const SETTLE: Duration = Duration::from_millis(1000);
-
-fn hs256(secret: &str, sub: &str) -> String {
-    let header = json!({"alg": "HS256", "typ": "JWT"});
-    hs256_with_key(secret.as_bytes(), &header, &claims(sub))
-}
 
 /// Writes `secret` as `hmac.key` in a new data directory `version` and
 /// points `..data` at it in one rename, as the kubelet does.

@@ -419,14 +419,6 @@ async fn an_expired_entry_never_lets_a_request_through_across_reloads_and_rotati
 
 // --- Answers built once per snapshot ----------------------------------------
 
-/// Provider lines for HS256 with the secret held in `file`.
-fn secret_file(site: &Watched, file: &str) -> String {
-    format!(
-        "algorithms = [\"HS256\"]\nsecret_file = \"{}\"",
-        site.file(file)
-    )
-}
-
 /// A reload that renames the service publishes a new snapshot (a rotated
 /// secret shows it is in force), but the service name needs a restart:
 /// every prebuilt answer keeps the running realm, the RFC 6750 error code
@@ -436,12 +428,12 @@ async fn answers_rebuilt_by_a_reload_keep_the_running_realm_and_echo_no_token() 
     let recorder = Recorder::start().await;
     let mut site = Watched::new();
     site.write("hmac.key", SECRET_OLD);
-    let provider = secret_file(&site, "hmac.key");
+    let provider = site.secret_file("hmac.key");
     site.write(CONFIG, &config(recorder.addr(), "", &provider, ""));
     site.start(CONFIG, &[]).await;
 
     site.write("new.key", SECRET_NEW);
-    let renamed = config(recorder.addr(), "", &secret_file(&site, "new.key"), "")
+    let renamed = config(recorder.addr(), "", &site.secret_file("new.key"), "")
         .replace("service = \"game-api\"", "service = \"renamed-api\"");
     site.write(CONFIG, &renamed);
     let header = json!({"alg": "HS256"});

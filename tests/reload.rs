@@ -20,32 +20,17 @@ use serde_json::{Value, json};
 use tollgate::env::Env;
 
 use support::binary::{self, SECRET_ENV, Served};
-use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config, env_of, eventually};
+use support::reload::{CONFIG, SECRET_NEW, SECRET_OLD, Watched, config, env_of, eventually, hs256};
 use support::{Upstream, claims, hs256_with_key, keys, metric_matching, verdicts};
 
 /// A rule that opens `/beta/` to anyone.
 const OPEN_BETA: &str = "[[rules]]\npath_prefix = \"/beta/\"\npublic = true\n";
 
-fn hs256(secret: &str, sub: &str) -> String {
-    let header = json!({"alg": "HS256", "typ": "JWT"});
-    hs256_with_key(secret.as_bytes(), &header, &claims(sub))
-}
-
-/// Provider lines for HS256 with the secrets in `file`.
-fn secret_file(site: &Watched, file: &str) -> String {
-    format!(
-        "algorithms = [\"HS256\"]\nsecret_file = \"{}\"",
-        site.file(file)
-    )
-}
-
 /// Starts a watched tollgate whose provider reads `hmac.key`, holding
 /// [`SECRET_OLD`], with `rest` after the provider.
 async fn start_with(upstream: &Upstream, rest: &str) -> Watched {
     let mut site = Watched::new();
-    site.write("hmac.key", SECRET_OLD);
-    let text = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), rest);
-    site.write(CONFIG, &text);
+    site.write_secret_file_config(upstream.addr(), rest);
     site.start(CONFIG, &[]).await;
     site
 }
@@ -59,7 +44,7 @@ async fn a_rewritten_config_file_is_picked_up() {
     let opened = config(
         upstream.addr(),
         "",
-        &secret_file(&site, "hmac.key"),
+        &site.secret_file("hmac.key"),
         OPEN_BETA,
     );
     site.write(CONFIG, &opened);
@@ -82,7 +67,7 @@ async fn a_configmap_symlink_swap_is_seen() {
     let upstream = Upstream::start().await;
     let mut site = Watched::new();
     site.write("hmac.key", SECRET_OLD);
-    let provider = secret_file(&site, "hmac.key");
+    let provider = site.secret_file("hmac.key");
     let root = site.dir().to_owned();
     let version = |name: &str, rest: &str| {
         let dir = root.join(name);
@@ -124,13 +109,13 @@ async fn a_broken_rewrite_is_refused_and_the_running_config_kept() {
     let good = config(
         upstream.addr(),
         "",
-        &secret_file(&site, "hmac.key"),
+        &site.secret_file("hmac.key"),
         OPEN_BETA,
     );
     let missing_key = config(
         upstream.addr(),
         "",
-        &secret_file(&site, "no-such.key"),
+        &site.secret_file("no-such.key"),
         OPEN_BETA,
     );
     let broken = [
@@ -155,7 +140,7 @@ async fn a_broken_rewrite_is_refused_and_the_running_config_kept() {
     assert_eq!(site.running().state().load().generation, 1);
 
     // Fixing the file is a reload like any other.
-    let locked = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), "");
+    let locked = config(upstream.addr(), "", &site.secret_file("hmac.key"), "");
     site.write(CONFIG, &locked);
     site.wait_for_status("/beta/games", None, 401).await;
     assert_eq!(site.reloads("ok").await, 1.0);
@@ -171,7 +156,7 @@ async fn settings_that_need_a_restart_keep_their_running_values() {
     let text = config(
         upstream.addr(),
         "",
-        &secret_file(&site, "hmac.key"),
+        &site.secret_file("hmac.key"),
         &format!("{OPEN_BETA}[cache]\ncapacity = 7\n"),
     )
     .replace("drain_timeout = \"2s\"", "drain_timeout = \"9s\"");
@@ -218,9 +203,7 @@ async fn a_secret_file_rotation_overlaps_old_and_new() {
 async fn a_key_file_changed_while_tollgate_starts_is_loaded() {
     let upstream = Upstream::start().await;
     let mut site = Watched::new();
-    site.write("hmac.key", SECRET_OLD);
-    let text = config(upstream.addr(), "", &secret_file(&site, "hmac.key"), "");
-    site.write(CONFIG, &text);
+    site.write_secret_file_config(upstream.addr(), "");
 
     let rotate = |site: &Watched| site.write("hmac.key", SECRET_NEW);
     site.start_racing(CONFIG, env_of(&[]), |_| {}, rotate).await;
@@ -240,7 +223,7 @@ async fn a_config_changed_between_read_and_watch_is_loaded() {
     let upstream = Upstream::start().await;
     let mut site = Watched::new();
     site.write("hmac.key", SECRET_OLD);
-    let provider = secret_file(&site, "hmac.key");
+    let provider = site.secret_file("hmac.key");
     site.write(CONFIG, &config(upstream.addr(), "", &provider, ""));
 
     let opened = config(upstream.addr(), "", &provider, OPEN_BETA);
@@ -261,7 +244,7 @@ async fn a_restart_only_change_between_read_and_watch_is_reported() {
     let upstream = Upstream::start().await;
     let mut site = Watched::new();
     site.write("hmac.key", SECRET_OLD);
-    let provider = secret_file(&site, "hmac.key");
+    let provider = site.secret_file("hmac.key");
     site.write(CONFIG, &config(upstream.addr(), "", &provider, ""));
 
     let smaller = config(upstream.addr(), "", &provider, "[cache]\ncapacity = 5000\n");

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use tollgate::config::watch::{ConfigWatch, Hangup};
 use tollgate::env::Env;
 
-use super::{AUDIENCE, Answer, ISSUER, binary, metric_matching};
+use super::{AUDIENCE, Answer, ISSUER, binary, claims, hs256_with_key, metric_matching};
 
 /// How long a reload may take to show before a test gives up; generous,
 /// since it bounds a hang and does not measure speed.
@@ -66,6 +66,12 @@ access = false
     )
 }
 
+/// An HS256 token for `sub`, signed with `secret`.
+pub fn hs256(secret: &str, sub: &str) -> String {
+    let header = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+    hs256_with_key(secret.as_bytes(), &header, &claims(sub))
+}
+
 /// A directory holding a config and its files, and the tollgate serving
 /// from it once started.
 pub struct Watched {
@@ -96,6 +102,25 @@ impl Watched {
             .display()
             .to_string()
             .replace('\\', "/")
+    }
+
+    /// Provider lines for HS256 with the secrets in `file` of the
+    /// directory.
+    pub fn secret_file(&self, file: &str) -> String {
+        format!(
+            "algorithms = [\"HS256\"]\nsecret_file = \"{}\"",
+            self.file(file)
+        )
+    }
+
+    /// Writes `hmac.key` holding [`SECRET_OLD`] and a config in front of
+    /// `upstream` whose provider reads it, with `rest` after the provider;
+    /// returns the config's text.
+    pub fn write_secret_file_config(&self, upstream: SocketAddr, rest: &str) -> String {
+        self.write("hmac.key", SECRET_OLD);
+        let text = config(upstream, "", &self.secret_file("hmac.key"), rest);
+        self.write(CONFIG, &text);
+        text
     }
 
     /// Writes a file in the directory by renaming a new file over it, so a
